@@ -1,0 +1,316 @@
+"""The stack's configuration, parsed once into frozen dataclasses.
+
+Everything is checked here, before the program registers a resource, so a
+mistake costs the user one clear message and never a half-built stack.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+
+from components.sizes import REGIONS, SIZES
+
+NAMESPACE = "django-tiers"
+ROLES: tuple[str, ...] = ("web", "app", "cache", "db")
+LAYOUTS: tuple[str, ...] = ("onebox", "dbsplit", "split", "pool", "custom")
+SECRETS: tuple[str, ...] = ("dbPassword", "secretKey")
+
+TIER_DEFAULTS: dict[str, dict[str, object]] = {
+    "web": {"count": 1, "size": "s-1vcpu-1gb"},
+    "app": {"count": 1, "size": "s-1vcpu-2gb"},
+    "cache": {"count": 1, "size": "s-1vcpu-1gb"},
+    "db": {"size": "s-1vcpu-2gb", "volumeGb": 10},
+}
+DEFAULT_APP = {
+    "source": "demo",
+    "wsgi": "demo_site.wsgi:application",
+    "settings": "demo_site.settings",
+    "requirements": "requirements.txt",
+}
+KEYS: tuple[str, ...] = (
+    "layout", "tiers", "nodes", "region", "image", "vpcCidr", "adminCidrs",
+    "sshPublicKeys", "domain", "loadBalancer", "app",
+) + SECRETS
+STRUCTURED_KEYS = frozenset({"tiers", "nodes", "adminCidrs", "sshPublicKeys", "loadBalancer", "app"})
+
+_GROUP_NAME = re.compile(r"^[a-z][a-z0-9]{0,19}$")
+_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_VOLUME_GB = (1, 16384)
+
+
+class ConfigError(ValueError):
+    """One bad value: which key, what it was, and what would be accepted."""
+
+    def __init__(self, key: str, value: object, allowed: str):
+        self.key, self.value, self.allowed = key, value, allowed
+        super().__init__(f"config {NAMESPACE}:{key} = {value!r} is not valid: {allowed}")
+
+
+class MissingSecretError(ConfigError):
+    def __init__(self, key: str):
+        super().__init__(
+            key,
+            None,
+            f"this secret is required; set it with "
+            f"`pulumi config set --secret {NAMESPACE}:{key} <value>`",
+        )
+
+
+@dataclass(frozen=True)
+class GroupSpec:
+    """A set of identical nodes: the roles each one carries, how many, how big."""
+
+    name: str
+    roles: tuple[str, ...]
+    count: int
+    size: str
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    """Where the Django project lives and how to start it."""
+
+    source: str
+    wsgi: str
+    settings: str
+    requirements: str
+
+
+@dataclass(frozen=True)
+class SiteConfig:
+    stack: str
+    layout: str
+    groups: tuple[GroupSpec, ...]
+    db_volume_gb: int
+    region: str
+    image: str
+    vpc_cidr: str
+    admin_cidrs: tuple[str, ...]
+    ssh_public_keys: tuple[str, ...]
+    domain: str | None
+    load_balancer: bool
+    app: AppSpec
+
+    def group_of(self, role: str) -> tuple[GroupSpec, ...]:
+        return tuple(g for g in self.groups if role in g.roles)
+
+
+def parse_config(raw: Mapping[str, object], stack: str) -> SiteConfig:
+    """Turn the stack's raw values (JSON-decoded) into a checked SiteConfig."""
+    for key in raw:
+        if key not in KEYS:
+            raise ConfigError(key, raw[key], f"unknown key; known keys are {', '.join(KEYS)}")
+    layout = _one_of(raw, "layout", "onebox", LAYOUTS)
+    groups = _groups(raw, layout)
+    db_volume_gb = _volume_gb(raw)
+    public = sum(g.count for g in groups if "web" in g.roles)
+    load_balancer = _bool(raw, "loadBalancer", layout == "pool" or public > 1)
+    if layout == "pool" and not load_balancer:
+        raise ConfigError("loadBalancer", False, "the pool layout always has a load balancer; use split for one without")
+    return SiteConfig(
+        stack=stack,
+        layout=layout,
+        groups=groups,
+        db_volume_gb=db_volume_gb,
+        region=_one_of(raw, "region", "nyc3", REGIONS),
+        image=_image(raw),
+        vpc_cidr=_vpc_cidr(raw),
+        admin_cidrs=_admin_cidrs(raw),
+        ssh_public_keys=_ssh_keys(raw),
+        domain=_domain(raw),
+        load_balancer=load_balancer,
+        app=_app(raw),
+    )
+
+
+def check_secrets(present: set[str]) -> None:
+    for key in SECRETS:
+        if key not in present:
+            raise MissingSecretError(key)
+
+
+def _one_of(raw: Mapping[str, object], key: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = raw.get(key, default)
+    if value not in allowed:
+        raise ConfigError(key, value, f"one of {', '.join(allowed)}")
+    return str(value)
+
+
+def _bool(raw: Mapping[str, object], key: str, default: bool) -> bool:
+    value = raw.get(key, default)
+    if not isinstance(value, bool):
+        raise ConfigError(key, value, "true or false")
+    return value
+
+
+def _mapping(value: object, key: str, allowed_keys: tuple[str, ...] | None = None) -> Mapping[str, object]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(key, value, "an object" + (f" with keys {', '.join(allowed_keys)}" if allowed_keys else ""))
+    if allowed_keys is not None:
+        for k in value:
+            if k not in allowed_keys:
+                raise ConfigError(f"{key}.{k}", value[k], f"unknown key; allowed keys are {', '.join(allowed_keys)}")
+    return value
+
+
+def _count(value: object, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(key, value, "a whole number of at least 1")
+    return value
+
+
+def _size(value: object, key: str) -> str:
+    if value not in SIZES:
+        raise ConfigError(key, value, f"a DigitalOcean size slug, one of {', '.join(SIZES)}")
+    return str(value)
+
+
+def _tier(tiers: Mapping[str, object], role: str) -> dict[str, object]:
+    allowed = tuple(TIER_DEFAULTS[role])
+    given = _mapping(tiers.get(role, {}), f"tiers.{role}", allowed)
+    return {**TIER_DEFAULTS[role], **given}
+
+
+def _groups(raw: Mapping[str, object], layout: str) -> tuple[GroupSpec, ...]:
+    if layout == "custom":
+        tiers = _mapping(raw.get("tiers", {}), "tiers", ("db",))
+        _mapping(tiers.get("db", {}), "tiers.db", ("volumeGb",))
+        return _custom_groups(raw)
+    if "nodes" in raw:
+        raise ConfigError("nodes", raw["nodes"], f"only used with layout custom, not {layout}")
+    tiers = _mapping(raw.get("tiers", {}), "tiers", ROLES)
+    t = {role: _tier(tiers, role) for role in ROLES}
+    for role in ("web", "app", "cache"):
+        t[role]["count"] = _count(t[role]["count"], f"tiers.{role}.count")
+        t[role]["size"] = _size(t[role]["size"], f"tiers.{role}.size")
+    t["db"]["size"] = _size(t["db"]["size"], "tiers.db.size")
+    if layout in ("onebox", "dbsplit"):
+        for role in ("web", "app", "cache"):
+            if t[role]["count"] != 1:
+                raise ConfigError(
+                    f"tiers.{role}.count", t[role]["count"],
+                    f"exactly 1 in layout {layout}; use split or pool to run more than one {role} node",
+                )
+    box_roles = ("web", "app", "cache")
+    if layout == "onebox":
+        return (GroupSpec("box", ROLES, 1, t["app"]["size"]),)
+    if layout == "dbsplit":
+        return (GroupSpec("box", box_roles, 1, t["app"]["size"]), GroupSpec("db", ("db",), 1, t["db"]["size"]))
+    return tuple(GroupSpec(role, (role,), t[role]["count"], t[role]["size"]) for role in box_roles) + (
+        GroupSpec("db", ("db",), 1, t["db"]["size"]),
+    )
+
+
+def _custom_groups(raw: Mapping[str, object]) -> tuple[GroupSpec, ...]:
+    if "nodes" not in raw:
+        raise ConfigError("nodes", None, "required with layout custom: {<group>: {roles: [...], count, size}}")
+    nodes = _mapping(raw["nodes"], "nodes")
+    if not nodes:
+        raise ConfigError("nodes", dict(nodes), "at least one group")
+    groups = []
+    for name, spec in nodes.items():
+        if not _GROUP_NAME.match(str(name)):
+            raise ConfigError(f"nodes.{name}", spec, "a group name of lowercase letters and digits, starting with a letter, at most 20 characters")
+        spec = _mapping(spec, f"nodes.{name}", ("roles", "count", "size"))
+        roles = spec.get("roles")
+        if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles) or len(set(roles)) != len(roles):
+            raise ConfigError(f"nodes.{name}.roles", roles, f"a non-empty list without repeats of {', '.join(ROLES)}")
+        count = _count(spec.get("count", 1), f"nodes.{name}.count")
+        size = _size(spec.get("size", "s-1vcpu-2gb"), f"nodes.{name}.size")
+        groups.append(GroupSpec(str(name), tuple(r for r in ROLES if r in roles), count, size))
+    for role in ROLES:
+        if not any(role in g.roles for g in groups):
+            raise ConfigError("nodes", dict(nodes), f"every role must be in some group; no group carries {role}")
+    db_groups = [g for g in groups if "db" in g.roles]
+    if len(db_groups) > 1:
+        raise ConfigError("nodes", dict(nodes), f"exactly one group carries db; found {', '.join(g.name for g in db_groups)}")
+    if db_groups[0].count != 1:
+        raise ConfigError(f"nodes.{db_groups[0].name}.count", db_groups[0].count, "1: the group carrying db has exactly one node")
+    return tuple(groups)
+
+
+def _volume_gb(raw: Mapping[str, object]) -> int:
+    """Read after _groups, which has checked that tiers and tiers.db are objects."""
+    value = raw.get("tiers", {}).get("db", {}).get("volumeGb", TIER_DEFAULTS["db"]["volumeGb"])
+    lo, hi = _VOLUME_GB
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError("tiers.db.volumeGb", value, f"a whole number of GB from {lo} to {hi}")
+    return value
+
+
+def _image(raw: Mapping[str, object]) -> str:
+    value = raw.get("image", "debian-12-x64")
+    if not isinstance(value, str) or not re.match(r"^[a-z0-9][a-z0-9.-]*$", value):
+        raise ConfigError("image", value, "a DigitalOcean image slug such as debian-12-x64")
+    return value
+
+
+def _vpc_cidr(raw: Mapping[str, object]) -> str:
+    value = raw.get("vpcCidr", "10.10.0.0/24")
+    allowed = "a private IPv4 network (RFC 1918) from /16 to /24, written with its network address, such as 10.10.0.0/24"
+    try:
+        net = ipaddress.IPv4Network(str(value), strict=True)
+    except ValueError:
+        raise ConfigError("vpcCidr", value, allowed) from None
+    if not isinstance(value, str) or not net.is_private or not 16 <= net.prefixlen <= 24:
+        raise ConfigError("vpcCidr", value, allowed)
+    return str(net)
+
+
+def _string_list(raw: Mapping[str, object], key: str) -> list[str]:
+    value = raw.get(key)
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(key, value, "a non-empty list of strings")
+    return value
+
+
+def _admin_cidrs(raw: Mapping[str, object]) -> tuple[str, ...]:
+    out = []
+    for i, value in enumerate(_string_list(raw, "adminCidrs")):
+        try:
+            net = ipaddress.ip_network(value, strict=True)
+        except ValueError:
+            raise ConfigError(f"adminCidrs[{i}]", value, "an IPv4 or IPv6 network such as 203.0.113.7/32") from None
+        if net.prefixlen == 0:
+            raise ConfigError(f"adminCidrs[{i}]", value, "a network narrower than the whole internet")
+        out.append(str(net))
+    return tuple(out)
+
+
+def _ssh_keys(raw: Mapping[str, object]) -> tuple[str, ...]:
+    out = []
+    for i, value in enumerate(_string_list(raw, "sshPublicKeys")):
+        try:
+            load_ssh_public_key(value.strip().encode())
+        except (ValueError, TypeError):
+            raise ConfigError(
+                f"sshPublicKeys[{i}]", value,
+                "an OpenSSH public key line such as 'ssh-ed25519 AAAA... you@host'",
+            ) from None
+        out.append(value.strip())
+    return tuple(out)
+
+
+def _domain(raw: Mapping[str, object]) -> str | None:
+    value = raw.get("domain")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _DOMAIN.match(value):
+        raise ConfigError("domain", value, "a lowercase DNS name such as www.example.com, in a zone hosted on DigitalOcean DNS")
+    return value
+
+
+def _app(raw: Mapping[str, object]) -> AppSpec:
+    given = _mapping(raw.get("app", {}), "app", tuple(DEFAULT_APP))
+    merged = {**DEFAULT_APP, **given}
+    for k, v in merged.items():
+        if not isinstance(v, str) or not v:
+            raise ConfigError(f"app.{k}", v, "a non-empty string")
+    if ":" not in merged["wsgi"]:
+        raise ConfigError("app.wsgi", merged["wsgi"], "module:callable, such as mysite.wsgi:application")
+    return AppSpec(**merged)

@@ -1,0 +1,46 @@
+"""The DigitalOcean sizes and regions we accept, with what they cost.
+
+Prices are DigitalOcean's list prices in USD per month; the plan and the
+`monthlyCostUsd` output are estimates from this table, not a bill.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Size:
+    slug: str
+    vcpus: int
+    memory_mb: int
+    usd_month: float
+
+
+SIZES: dict[str, Size] = {
+    s.slug: s
+    for s in (
+        Size("s-1vcpu-512mb-10gb", 1, 512, 4.0),
+        Size("s-1vcpu-1gb", 1, 1024, 6.0),
+        Size("s-1vcpu-2gb", 1, 2048, 12.0),
+        Size("s-2vcpu-2gb", 2, 2048, 18.0),
+        Size("s-2vcpu-4gb", 2, 4096, 24.0),
+        Size("s-4vcpu-8gb", 4, 8192, 48.0),
+        Size("s-8vcpu-16gb", 8, 16384, 96.0),
+        Size("c-2", 2, 4096, 42.0),
+        Size("c-4", 4, 8192, 84.0),
+        Size("c-8", 8, 16384, 168.0),
+        Size("g-2vcpu-8gb", 2, 8192, 63.0),
+        Size("g-4vcpu-16gb", 4, 16384, 126.0),
+        Size("m-2vcpu-16gb", 2, 16384, 84.0),
+        Size("m-4vcpu-32gb", 4, 32768, 168.0),
+    )
+}
+
+REGIONS: tuple[str, ...] = (
+    "ams3", "atl1", "blr1", "fra1", "lon1", "nyc1", "nyc2", "nyc3",
+    "sfo2", "sfo3", "sgp1", "syd1", "tor1",
+)
+
+VOLUME_USD_PER_GB_MONTH = 0.10
+LOAD_BALANCER_USD_MONTH = 12.0
