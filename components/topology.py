@@ -18,7 +18,6 @@ CONSUMER: dict[str, str] = {"app": "web", "cache": "app", "db": "app"}
 LOOPBACK = "loopback"
 PRIVATE = "private"
 VOLUME_NAME_PREFIX = "pgdata"
-VOLUME_MOUNT = "/mnt/pgdata"
 INTERNET = ("0.0.0.0/0", "::/0")
 
 
