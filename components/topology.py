@@ -109,7 +109,10 @@ def build_topology(config: SiteConfig) -> Topology:
         (g.name, role, _bind(config, g, role)) for g in config.groups for role in g.roles if role in CONSUMER
     )
     rules = [Rule("all", (22,), "admin")]
-    rules.append(Rule("web", PORTS["web"], "load_balancer" if config.load_balancer else "internet"))
+    if config.load_balancer:
+        rules.append(Rule("web", (80,), "load_balancer"))
+    else:
+        rules.append(Rule("web", PORTS["web"], "internet"))
     for role in ("app", "cache", "db"):
         if any(b == PRIVATE for _, r, b in binds if r == role):
             rules.append(Rule(role, PORTS[role], CONSUMER[role]))
