@@ -16,6 +16,7 @@ from typing import Any
 
 import pulumi
 import yaml
+from google.protobuf import json_format
 from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.sync_await import _sync_await
 
@@ -42,6 +43,7 @@ class Registration:
     replace_on_changes: tuple[str, ...]
     delete_before_replace: bool
     additional_secret_outputs: tuple[str, ...]
+    secret_inputs: frozenset[str]
 
 
 @dataclass
@@ -104,6 +106,19 @@ class FakeCloud(pulumi.runtime.Mocks):
         return {}, None
 
 
+def _holds_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return value.get(rpc._special_sig_key) == rpc._special_secret_sig or any(_holds_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_holds_secret(v) for v in value)
+    return False
+
+
+def _secret_keys(struct: Any) -> frozenset[str]:
+    """Top-level inputs that carry a Pulumi secret anywhere inside them."""
+    return frozenset(k for k, v in json_format.MessageToDict(struct).items() if _holds_secret(v))
+
+
 class RecordingMonitor(mocks.MockMonitor):
     """A mock monitor that also records parents, options and the stack's outputs."""
 
@@ -130,6 +145,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     replace_on_changes=tuple(request.replaceOnChanges),
                     delete_before_replace=request.deleteBeforeReplace,
                     additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                    secret_inputs=_secret_keys(request.object),
                 )
             )
         return response
