@@ -11,6 +11,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
 from components.sizes import REGIONS, SIZES
@@ -287,7 +288,7 @@ def _ssh_keys(raw: Mapping[str, object]) -> tuple[str, ...]:
     for i, value in enumerate(_string_list(raw, "sshPublicKeys")):
         try:
             load_ssh_public_key(value.strip().encode())
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, UnsupportedAlgorithm):
             raise ConfigError(
                 f"sshPublicKeys[{i}]", value,
                 "an OpenSSH public key line such as 'ssh-ed25519 AAAA... you@host'",

@@ -33,6 +33,7 @@ class Registration:
     type: str
     name: str
     urn: str
+    id: str
     parent: str
     custom: bool
     inputs: dict[str, Any]
@@ -135,6 +136,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     type=request.type,
                     name=request.name,
                     urn=response.urn,
+                    id=response.id,
                     parent=request.parent,
                     custom=request.custom,
                     inputs=rpc.deserialize_properties(request.object),
@@ -177,9 +179,13 @@ def run_program(
     stack: str = "test",
     preview: bool = False,
     cloud: pulumi.runtime.Mocks | None = None,
+    run: Run | None = None,
 ) -> Run:
-    """Run __main__.py once, in a fresh graph, and return what it registered and exported."""
-    run = Run()
+    """Run __main__.py once, in a fresh graph, and return what it registered and exported.
+
+    Pass `run` to see what was registered even when the program fails.
+    """
+    run = run if run is not None else Run()
     cloud = cloud or FakeCloud(str(config.get("vpcCidr", "10.10.0.0/24")))
     settings.ROOT.set(None)
     values = {f"{PROJECT}:{k}": _as_config_string(v) for k, v in {**config, **secrets}.items()}

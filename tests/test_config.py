@@ -1,0 +1,202 @@
+"""Config parsing: good stacks parse, every bad value fails with one message naming key, value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from components.config import LAYOUTS, ROLES, ConfigError, MissingSecretError, parse_config
+from components.sizes import REGIONS, SIZES
+from offline.harness import Run, run_program, stack_config
+
+BASE = stack_config("split")
+SECRETS = {"dbPassword": "pw", "secretKey": "sk"}
+
+
+def bad(**changes) -> dict:
+    config = copy.deepcopy(BASE)
+    for key, value in changes.items():
+        config[key] = value
+    return config
+
+
+CASES = [
+    ("unknown layout", bad(layout="cluster"), "layout", "cluster", "onebox, dbsplit, split, pool, custom"),
+    ("count zero", bad(tiers={"app": {"count": 0}}), "tiers.app.count", "0", "at least 1"),
+    ("count negative", bad(tiers={"web": {"count": -2}}), "tiers.web.count", "-2", "at least 1"),
+    ("count not a number", bad(tiers={"cache": {"count": "two"}}), "tiers.cache.count", "'two'", "whole number"),
+    ("onebox with two apps", bad(layout="onebox", tiers={"app": {"count": 2}}), "tiers.app.count", "2", "use split or pool"),
+    ("dbsplit with two webs", bad(layout="dbsplit", tiers={"web": {"count": 2}}), "tiers.web.count", "2", "use split or pool"),
+    ("unknown tier key", bad(tiers={"app": {"replicas": 2}}), "tiers.app.replicas", "2", "count, size"),
+    ("unknown tier", bad(tiers={"worker": {"count": 1}}), "tiers.worker", "count", "web, app, cache, db"),
+    ("unknown size", bad(tiers={"app": {"size": "s-64vcpu-1tb"}}), "tiers.app.size", "s-64vcpu-1tb", "s-1vcpu-1gb"),
+    ("unknown region", bad(region="mars1"), "region", "mars1", "nyc3"),
+    ("malformed admin cidr", bad(adminCidrs=["10.0.0.300/32"]), "adminCidrs[0]", "10.0.0.300/32", "network"),
+    ("host bits in cidr", bad(adminCidrs=["203.0.113.7/24"]), "adminCidrs[0]", "203.0.113.7/24", "network"),
+    ("whole internet as admin", bad(adminCidrs=["0.0.0.0/0"]), "adminCidrs[0]", "0.0.0.0/0", "narrower"),
+    ("no admin cidrs", bad(adminCidrs=[]), "adminCidrs", "[]", "non-empty list"),
+    ("public vpc", bad(vpcCidr="8.8.0.0/16"), "vpcCidr", "8.8.0.0/16", "RFC 1918"),
+    ("vpc too small", bad(vpcCidr="10.0.0.0/28"), "vpcCidr", "10.0.0.0/28", "/16 to /24"),
+    ("malformed ssh key", bad(sshPublicKeys=["ssh-ed25519 not-base64!"]), "sshPublicKeys[0]", "not-base64", "OpenSSH public key"),
+    ("private key pasted", bad(sshPublicKeys=["-----BEGIN OPENSSH PRIVATE KEY-----"]), "sshPublicKeys[0]", "BEGIN", "OpenSSH public key"),
+    ("volume too big", bad(tiers={"db": {"volumeGb": 99999}}), "tiers.db.volumeGb", "99999", "1 to 16384"),
+    ("pool without lb", bad(layout="pool", loadBalancer=False), "loadBalancer", "False", "always has a load balancer"),
+    ("lb not a bool", bad(loadBalancer="yes"), "loadBalancer", "'yes'", "true or false"),
+    ("bad domain", bad(domain="not a domain"), "domain", "not a domain", "DNS name"),
+    ("misspelt key", bad(teirs={"app": {"count": 2}}), "teirs", "count", "known keys are"),
+    ("nodes without custom", bad(nodes={"a": {"roles": ["web"]}}), "nodes", "roles", "only used with layout custom"),
+    ("custom without nodes", bad(layout="custom", tiers={}), "nodes", "None", "required with layout custom"),
+    (
+        "custom missing a role",
+        bad(layout="custom", tiers={}, nodes={"all": {"roles": ["web", "app", "db"], "count": 1}}),
+        "nodes", "all", "no group carries cache",
+    ),
+    (
+        "two db nodes",
+        bad(layout="custom", tiers={}, nodes={"all": {"roles": ["web", "app", "cache", "db"], "count": 2}}),
+        "nodes.all.count", "2", "exactly one node",
+    ),
+    (
+        "db in two groups",
+        bad(layout="custom", tiers={}, nodes={"a": {"roles": ["web", "app", "db"]}, "b": {"roles": ["cache", "db"]}}),
+        "nodes", "roles", "exactly one group carries db; found a, b",
+    ),
+    (
+        "unknown role",
+        bad(layout="custom", tiers={}, nodes={"a": {"roles": ["web", "worker"]}}),
+        "nodes.a.roles", "worker", "web, app, cache, db",
+    ),
+    (
+        "bad group name",
+        bad(layout="custom", tiers={}, nodes={"Front End": {"roles": ROLES}}),
+        "nodes.Front End", "roles", "lowercase letters",
+    ),
+    (
+        "custom tiers with counts",
+        bad(layout="custom", tiers={"app": {"count": 2}}, nodes={"a": {"roles": list(ROLES)}}),
+        "tiers.app", "count", "allowed keys are db",
+    ),
+]
+
+
+@pytest.mark.parametrize("label, config, key, value, allowed", CASES, ids=[c[0] for c in CASES])
+def test_bad_config_names_key_value_and_what_is_allowed(label, config, key, value, allowed):
+    with pytest.raises(ConfigError) as err:
+        parse_config(config, "test")
+    message = str(err.value)
+    assert err.value.key == key
+    assert f"django-tiers:{key} " in message
+    assert value in message
+    assert allowed in message
+
+
+@pytest.mark.parametrize("label, config, key, value, allowed", CASES[:6] + CASES[-5:], ids=[c[0] for c in CASES[:6] + CASES[-5:]])
+def test_bad_config_stops_the_program_before_any_resource(label, config, key, value, allowed):
+    run = Run()
+    with pytest.raises(ConfigError) as err:
+        run_program(config, SECRETS, stack="test", run=run)
+    assert err.value.key == key
+    assert run.resources == []
+
+
+@pytest.mark.parametrize("secret", ["dbPassword", "secretKey"])
+def test_missing_secret_prints_the_command_to_set_it(secret):
+    secrets = {k: v for k, v in SECRETS.items() if k != secret}
+    with pytest.raises(MissingSecretError) as err:
+        run_program(BASE, secrets, stack="test")
+    assert f"pulumi config set --secret django-tiers:{secret} <value>" in str(err.value)
+
+
+def test_defaults():
+    config = parse_config({"adminCidrs": BASE["adminCidrs"], "sshPublicKeys": BASE["sshPublicKeys"]}, "s")
+    assert (config.layout, config.region, config.image) == ("onebox", "nyc3", "debian-12-x64")
+    assert [(g.name, g.roles, g.count) for g in config.groups] == [("box", ROLES, 1)]
+    assert config.load_balancer is False and config.domain is None
+
+
+@pytest.mark.parametrize("layout, web, expected", [("split", 1, False), ("split", 2, True), ("pool", 1, True)])
+def test_load_balancer_default_follows_public_tier(layout, web, expected):
+    config = parse_config(bad(layout=layout, tiers={"web": {"count": web}}), "s")
+    assert config.load_balancer is expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(layout=st.text(min_size=1, max_size=12).filter(lambda s: s not in LAYOUTS))
+def test_any_unknown_layout_is_refused(layout):
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad(layout=layout), "s")
+    assert err.value.key == "layout" and repr(layout) in str(err.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(role=st.sampled_from(["web", "app", "cache"]), count=st.integers(max_value=0))
+def test_any_count_below_one_is_refused(role, count):
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad(tiers={role: {"count": count}}), "s")
+    assert err.value.key == f"tiers.{role}.count" and str(count) in str(err.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(size=st.text(max_size=20).filter(lambda s: s not in SIZES))
+def test_any_unknown_size_is_refused_with_the_known_ones(size):
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad(tiers={"db": {"size": size}}), "s")
+    assert err.value.key == "tiers.db.size"
+    assert all(slug in str(err.value) for slug in SIZES)
+
+
+@settings(max_examples=200, deadline=None)
+@given(region=st.text(max_size=8).filter(lambda s: s not in REGIONS))
+def test_any_unknown_region_is_refused(region):
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad(region=region), "s")
+    assert err.value.key == "region"
+
+
+@settings(max_examples=200, deadline=None)
+@given(cidr=st.one_of(st.text(max_size=20), st.from_regex(r"\A\d{1,3}(\.\d{1,3}){3}/\d{1,2}\Z")))
+def test_admin_cidrs_accept_only_networks(cidr):
+    import ipaddress
+
+    try:
+        valid = ipaddress.ip_network(cidr, strict=True).prefixlen > 0
+    except ValueError:
+        valid = False
+    if valid:
+        assert parse_config(bad(adminCidrs=[cidr]), "s").admin_cidrs == (str(ipaddress.ip_network(cidr)),)
+    else:
+        with pytest.raises(ConfigError) as err:
+            parse_config(bad(adminCidrs=[cidr]), "s")
+        assert err.value.key == "adminCidrs[0]"
+
+
+roles_subsets = st.lists(st.sampled_from(ROLES), min_size=1, max_size=4, unique=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    groups=st.dictionaries(
+        st.from_regex(r"\A[a-z][a-z0-9]{0,5}\Z"),
+        st.fixed_dictionaries({"roles": roles_subsets, "count": st.integers(min_value=-1, max_value=3)}),
+        min_size=1, max_size=4,
+    )
+)
+def test_custom_layouts_are_accepted_exactly_when_well_formed(groups):
+    config = bad(layout="custom", tiers={}, nodes=groups)
+    carriers = {role: [g for g, spec in groups.items() if role in spec["roles"]] for role in ROLES}
+    well_formed = (
+        all(spec["count"] >= 1 for spec in groups.values())
+        and all(carriers[role] for role in ROLES)
+        and len(carriers["db"]) == 1
+        and groups[carriers["db"][0]]["count"] == 1
+    )
+    if well_formed:
+        parsed = parse_config(config, "s")
+        assert {g.name: g.count for g in parsed.groups} == {g: s["count"] for g, s in groups.items()}
+    else:
+        with pytest.raises(ConfigError) as err:
+            parse_config(config, "s")
+        assert str(err.value).startswith("config django-tiers:")
