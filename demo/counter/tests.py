@@ -1,0 +1,106 @@
+"""Behaviour of the demo against the services named in the environment.
+
+Run with DATABASE_URL pointing at PostgreSQL and CACHE_LOCATIONS at one or
+more memcached servers; the project's pytest suite starts real ones.
+"""
+
+import json
+import socket
+import unittest
+
+from django.conf import settings
+from django.core.cache import cache
+from django.test import TestCase, override_settings
+from pymemcache.client.base import Client as MemcacheClient
+
+from counter.middleware import HEALTH_PATH
+from counter.models import Counter
+from counter.views import COUNTER_NAME, FRAGMENT_KEY
+
+FOREIGN_HOST = "203.0.113.9"
+needs_memcached = unittest.skipUnless(settings.CACHE_LOCATIONS, "CACHE_LOCATIONS is empty")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PageTests(TestCase):
+    def setUp(self) -> None:
+        cache.clear()
+
+    def test_each_request_increments_the_counter_once(self) -> None:
+        first = self.client.get("/", HTTP_HOST=settings.ALLOWED_HOSTS[0])
+        second = self.client.get("/", HTTP_HOST=settings.ALLOWED_HOSTS[0])
+        self.assertEqual(first.status_code, 200)
+        self.assertEqual(Counter.objects.get(name=COUNTER_NAME).value, 2)
+        self.assertContains(second, '<strong id="visits">2</strong>', html=False)
+
+    def test_page_links_static_files(self) -> None:
+        response = self.client.get("/", HTTP_HOST=settings.ALLOWED_HOSTS[0])
+        self.assertContains(response, 'href="/static/counter/site.css"')
+        self.assertContains(response, 'src="/static/counter/tiers.svg"')
+
+    def test_page_rejects_unknown_host(self) -> None:
+        self.assertEqual(self.client.get("/", HTTP_HOST=FOREIGN_HOST).status_code, 400)
+
+    @needs_memcached
+    def test_fragment_is_a_miss_then_a_hit_then_a_miss_once_evicted(self) -> None:
+        host = settings.ALLOWED_HOSTS[0]
+        self.assertEqual(self.client.get("/", HTTP_HOST=host)["X-Cache"], "miss")
+        self.assertEqual(self.client.get("/", HTTP_HOST=host)["X-Cache"], "hit")
+        cache.delete(FRAGMENT_KEY)
+        self.assertEqual(self.client.get("/", HTTP_HOST=host)["X-Cache"], "miss")
+
+    @needs_memcached
+    def test_fragment_lives_in_memcached(self) -> None:
+        self.client.get("/", HTTP_HOST=settings.ALLOWED_HOSTS[0])
+        stored = [
+            MemcacheClient(_host_port(location)).get(cache.make_and_validate_key(FRAGMENT_KEY))
+            for location in settings.CACHE_LOCATIONS
+        ]
+        self.assertEqual(sum(value is not None for value in stored), 1)
+
+    @unittest.skipUnless(len(settings.CACHE_LOCATIONS) > 1, "needs several CACHE_LOCATIONS")
+    def test_keys_are_sharded_across_locations(self) -> None:
+        for number in range(64):
+            cache.set(f"shard-probe-{number}", number, 30)
+        items = [
+            int(MemcacheClient(_host_port(location)).stats()[b"curr_items"])
+            for location in settings.CACHE_LOCATIONS
+        ]
+        self.assertTrue(all(count > 0 for count in items), items)
+        self.assertGreaterEqual(sum(items), 64)
+
+
+class HealthTests(TestCase):
+    def test_answers_any_host_with_json(self) -> None:
+        response = self.client.get(HEALTH_PATH, HTTP_HOST=FOREIGN_HOST)
+        self.assertEqual(response.status_code, 200)
+        self.assertEqual(response["Content-Type"], "application/json")
+        report = json.loads(response.content)
+        self.assertEqual(report["database"], "ok")
+        self.assertEqual(report["cache"], "ok")
+
+    def test_cache_down_is_reported_but_healthy(self) -> None:
+        dead = {
+            "default": {
+                "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
+                "LOCATION": [f"127.0.0.1:{_closed_port()}"],
+                "OPTIONS": settings.CACHES["default"].get("OPTIONS", {"ignore_exc": True}),
+            }
+        }
+        with override_settings(CACHES=dead):
+            health = self.client.get(HEALTH_PATH, HTTP_HOST=FOREIGN_HOST)
+            page = self.client.get("/", HTTP_HOST=settings.ALLOWED_HOSTS[0])
+        self.assertEqual(health.status_code, 200)
+        self.assertTrue(json.loads(health.content)["cache"].startswith("error"))
+        self.assertEqual(page.status_code, 200)
+        self.assertEqual(page["X-Cache"], "miss")
+
+
+def _host_port(location: str) -> tuple[str, int]:
+    host, _, port = location.rpartition(":")
+    return host, int(port)

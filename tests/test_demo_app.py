@@ -1,0 +1,126 @@
+"""The demo Django project against a real PostgreSQL and real memcached servers.
+
+Its own Django tests run under Django's test runner in a subprocess (the
+settings module is process-global), then the project is served by gunicorn
+and probed over HTTP, including with a database that cannot be reached.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from components.paths import HEALTH_PATH
+from tests.services import PostgresCluster, free_port, require_tool, run_env, wait_for_port
+
+DEMO = Path(__file__).resolve().parent.parent / "demo"
+SITE_HOST = "demo.example.test"
+
+
+@pytest.fixture(scope="module")
+def django_python() -> str:
+    """The interpreter that has the demo's requirements (demo/requirements.txt)."""
+    probe = subprocess.run([sys.executable, "-c", "import django, gunicorn, psycopg, pymemcache, dj_database_url"])
+    if probe.returncode != 0:
+        require_tool("demo requirements (pip install -r demo/requirements.txt)")
+    return sys.executable
+
+
+def _demo_env(database_url: str, cache_locations: str) -> dict[str, str]:
+    return run_env({
+        "SECRET_KEY": secrets.token_urlsafe(32),
+        "ALLOWED_HOSTS": SITE_HOST,
+        "DATABASE_URL": database_url,
+        "CACHE_LOCATIONS": cache_locations,
+        "DJANGO_SETTINGS_MODULE": "demo_site.settings",
+    })
+
+
+def _get(url: str, host: str) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(url, headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+@pytest.fixture
+def gunicorn_factory(django_python: str) -> Iterator:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(env: dict[str, str]) -> str:
+        port = free_port()
+        process = subprocess.Popen(
+            [django_python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
+             "demo_site.wsgi:application"],
+            cwd=DEMO, env=env,
+        )
+        started.append(process)
+        wait_for_port(port)
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def test_health_path_matches_the_nodes_contract() -> None:
+    source = (DEMO / "counter" / "middleware.py").read_text()
+    assert f'HEALTH_PATH = "{HEALTH_PATH}"' in source
+
+
+def test_django_suite_against_real_services(django_python: str, postgres: PostgresCluster, memcached_factory) -> None:
+    servers = memcached_factory(2)
+    env = _demo_env(postgres.url(database="demo_suite"), ",".join(s.location for s in servers))
+    started = time.monotonic()
+    result = subprocess.run(
+        [django_python, "manage.py", "test", "counter", "--noinput", "-v", "2"],
+        cwd=DEMO, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert "skipped" not in result.stderr, result.stderr[-4000:]
+    assert "Ran 8 tests" in result.stderr
+    assert time.monotonic() - started < 120
+
+
+def test_served_by_gunicorn(django_python: str, postgres: PostgresCluster, memcached_factory, gunicorn_factory) -> None:
+    postgres.psql("DROP DATABASE IF EXISTS demo_http; CREATE DATABASE demo_http;")
+    (server,) = memcached_factory(1)
+    env = _demo_env(postgres.url(database="demo_http"), server.location)
+    subprocess.run([django_python, "manage.py", "migrate", "--noinput"], cwd=DEMO, env=env, check=True,
+                   capture_output=True)
+    base = gunicorn_factory(env)
+
+    first = _get(f"{base}/", SITE_HOST)
+    second = _get(f"{base}/", SITE_HOST)
+    assert (first[0], second[0]) == (200, 200)
+    assert (first[1]["X-Cache"], second[1]["X-Cache"]) == ("miss", "hit")
+    assert b'<strong id="visits">2</strong>' in second[2]
+    assert postgres.psql("SELECT value FROM counter_counter WHERE name = 'visits'", "demo_http") == "2"
+
+    status, headers, body = _get(f"{base}{HEALTH_PATH}", "10.20.30.40")
+    assert status == 200
+    assert headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"database": "ok", "cache": "ok"}
+    assert _get(f"{base}/", "10.20.30.40")[0] == 400
+
+
+def test_health_fails_when_the_database_is_unreachable(postgres: PostgresCluster, gunicorn_factory) -> None:
+    env = _demo_env(f"postgres://app:pw@127.0.0.1:{free_port()}/nowhere", "")
+    base = gunicorn_factory(env)
+    status, _, body = _get(f"{base}{HEALTH_PATH}", "10.20.30.40")
+    report = json.loads(body)
+    assert status == 503
+    assert report["database"].startswith("error: OperationalError")
+    assert report["cache"] == "ok"
