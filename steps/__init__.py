@@ -1,0 +1,83 @@
+"""The day-2 scripts that remote commands run on the nodes, rendered from templates.
+
+Every path in them comes from components.paths, so the scripts and the
+cloud-init that prepared the node agree on where things live. Each path is
+also an environment variable defaulting to that constant: tests point a
+script at scratch directories while running its exact text.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Mapping
+from pathlib import Path
+
+import jinja2
+
+from components import paths
+from components.topology import APP_PORT
+
+TEMPLATES = Path(__file__).parent / "templates"
+STEPS: tuple[str, ...] = (
+    "wait-ready.sh",
+    "db-setup.sh",
+    "app-release.sh",
+    "app-env.sh",
+    "migrate.sh",
+    "collectstatic.sh",
+    "app-activate.sh",
+    "web-upstream.sh",
+    "web-static.sh",
+)
+REMOTE_DIR = "/usr/local/lib/django-tiers/steps"
+PGDATA_SCRIPT = "/usr/local/sbin/django-tiers-pgdata"
+INSTALLED_MARK = ".django-tiers-installed"
+
+_VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_JINJA = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(TEMPLATES),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,
+)
+
+
+def render(name: str) -> str:
+    """The text of step `name` (one of STEPS), ready to copy to a node."""
+    if name not in STEPS:
+        raise ValueError(f"unknown step {name!r}; steps are {', '.join(STEPS)}")
+    return _JINJA.get_template(f"{name}.j2").render(
+        paths=paths, app_port=APP_PORT, pgdata_script=PGDATA_SCRIPT, installed_mark=INSTALLED_MARK
+    )
+
+
+def write_all(directory: Path) -> dict[str, Path]:
+    """Render every step into `directory` as an executable file."""
+    written = {}
+    for name in STEPS:
+        target = directory / name
+        target.write_text(render(name))
+        target.chmod(0o755)
+        written[name] = target
+    return written
+
+
+def remote_path(name: str) -> str:
+    """Where step `name` is copied on a node."""
+    if name not in STEPS:
+        raise ValueError(f"unknown step {name!r}")
+    return f"{REMOTE_DIR}/{name}"
+
+
+def command(name: str, env: Mapping[str, str] | None = None) -> str:
+    """The line a remote command runs: non-secret settings as VAR=value, then the script.
+
+    Secrets never go here: they are the command's stdin.
+    """
+    settings = dict(env or {})
+    bad = [key for key in settings if not _VARIABLE.match(key)]
+    if bad:
+        raise ValueError(f"not environment variable names: {', '.join(bad)}")
+    assignments = [f"{key}={shlex.quote(value)}" for key, value in sorted(settings.items())]
+    return " ".join([*assignments, "bash", shlex.quote(remote_path(name))])
