@@ -1,0 +1,75 @@
+"""The day-2 scripts as text: rendered from the path conventions, shellcheck-clean."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import steps
+from components import paths
+from tests.services import require_tool
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return steps.write_all(tmp_path_factory.mktemp("steps"))
+
+
+@pytest.mark.parametrize("name", steps.STEPS)
+def test_shellcheck_clean(rendered: dict[str, Path], name: str) -> None:
+    result = subprocess.run(
+        [require_tool("shellcheck"), "--severity=style", "--shell=bash", str(rendered[name])],
+        capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("name", steps.STEPS)
+def test_strict_mode_and_no_template_left(rendered: dict[str, Path], name: str) -> None:
+    text = rendered[name].read_text()
+    assert text.startswith("#!/usr/bin/env bash\n")
+    assert "\nset -euo pipefail\n" in text
+    assert not re.search(r"\{\{|\{%|%\}", text)
+    assert subprocess.run(["bash", "-n", str(rendered[name])]).returncode == 0
+
+
+@pytest.mark.parametrize(
+    ("name", "variable", "value"),
+    [
+        ("app-release.sh", "RELEASES_DIR", paths.RELEASES_DIR),
+        ("app-env.sh", "APP_ENV_FILE", paths.APP_ENV_FILE),
+        ("app-env.sh", "APP_GROUP", paths.APP_USER),
+        ("migrate.sh", "RUN_AS", paths.APP_USER),
+        ("app-activate.sh", "CURRENT_LINK", paths.CURRENT_LINK),
+        ("app-activate.sh", "APP_UNIT", paths.APP_UNIT),
+        ("web-upstream.sh", "NGINX_UPSTREAM_FILE", paths.NGINX_UPSTREAM_FILE),
+        ("web-static.sh", "STATIC_ROOT", paths.STATIC_ROOT),
+        ("db-setup.sh", "PGDATA_SCRIPT", steps.PGDATA_SCRIPT),
+    ],
+)
+def test_defaults_come_from_the_path_conventions(name: str, variable: str, value: str) -> None:
+    assert f'{variable}="${{{variable}:-{value}}}"' in steps.render(name)
+
+
+def test_health_probe_uses_the_conventional_path() -> None:
+    assert f"{paths.HEALTH_PATH}\"" in steps.render("app-activate.sh")
+
+
+def test_unknown_step_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown step"):
+        steps.render("deploy-everything.sh")
+
+
+def test_command_quotes_settings_and_names_the_remote_script() -> None:
+    line = steps.command("app-release.sh", {"RELEASE": "abc 123", "REQUIREMENTS": "req's.txt"})
+    words = shlex.split(line)
+    assert words == ["RELEASE=abc 123", "REQUIREMENTS=req's.txt", "bash", f"{steps.REMOTE_DIR}/app-release.sh"]
+
+
+def test_command_refuses_bad_variable_names() -> None:
+    with pytest.raises(ValueError, match="not environment variable names"):
+        steps.command("migrate.sh", {"RELEASE; rm -rf /": "x"})
