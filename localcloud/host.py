@@ -73,3 +73,21 @@ def run(
     if check and proc.returncode != 0:
         raise CommandFailed(argv, proc.returncode, proc.stderr.decode(errors="replace"))
     return proc
+
+
+def mounts_under(path: Path) -> list[Path]:
+    """Mount points at or below `path`, deepest first (the order to unmount them in)."""
+    base = str(path.resolve())
+    points = []
+    with open("/proc/self/mountinfo") as mountinfo:
+        for line in mountinfo:
+            point = line.split()[4].encode().decode("unicode_escape")
+            if point == base or point.startswith(base + "/"):
+                points.append(Path(point))
+    return sorted(points, key=lambda p: len(p.parts), reverse=True)
+
+
+def unmount_under(path: Path) -> None:
+    """Unmount everything at or below `path`, so a following rmtree cannot reach into a mount."""
+    for point in mounts_under(path):
+        run(["umount", str(point)])

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from localcloud.host import cache_dir, require_root, run
+from localcloud.host import cache_dir, require_root, run, unmount_under
 
 MIRROR_ENV = "LOCALCLOUD_MIRROR"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
@@ -134,6 +134,8 @@ def ensure_image(recipe: ImageRecipe | None = None, cache: Path | None = None) -
     with _locked(base):
         if not (final / MANIFEST).is_file():
             partial = base / f".{digest}.partial"
+            if partial.exists():
+                unmount_under(partial)
             shutil.rmtree(partial, ignore_errors=True)
             partial.mkdir(parents=True)
             started = time.monotonic()

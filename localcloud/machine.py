@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from localcloud.host import cache_dir, require_root, run, state_dir
+from localcloud.host import cache_dir, require_root, run, state_dir, unmount_under
 from localcloud.image import APT_MOUNT, WHEELHOUSE_MOUNT, Image
 from localcloud.network import Network, attach, create_network, detach
 
@@ -262,9 +262,8 @@ def teardown(name: str, timeout: float = 60) -> None:
     """Stop the machine and remove everything it had: overlay, disks, netns, nspawn leftovers, state."""
     require_root()
     stop(name, timeout)
-    root = machine_disk_dir(name) / "root"
-    if _is_mountpoint(root):
-        run(["umount", str(root)])
+    if machine_disk_dir(name).exists():
+        unmount_under(machine_disk_dir(name))
     detach(name)
     shutil.rmtree(PROPAGATE_DIR / name, ignore_errors=True)
     shutil.rmtree(machine_disk_dir(name), ignore_errors=True)
@@ -377,9 +376,3 @@ def _read_boot_id(leader: int) -> str:
     env = {"PATH": GUEST_PATH}
     out = run(["nsenter", "-t", str(leader), "-a", "cat", "/proc/sys/kernel/random/boot_id"], env=env)
     return out.stdout.decode().strip()
-
-
-def _is_mountpoint(path: Path) -> bool:
-    target = str(path)
-    with open("/proc/self/mountinfo") as mountinfo:
-        return any(line.split()[4] == target for line in mountinfo)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from localcloud.host import state_dir
+from localcloud.host import mounts_under, state_dir
 from localcloud.image import APT_MOUNT, WHEELHOUSE_MOUNT, Image, ensure_image, ensure_wheelhouse
 from localcloud.machine import (
     PROPAGATE_DIR,
@@ -215,12 +215,15 @@ def test_pip_installs_from_the_wheelhouse_only(machines: tuple[MachineState, Mac
 
 
 def test_internet_namespace_is_routed_but_not_inside_the_vpc(machines: tuple[MachineState, MachineState]) -> None:
+    forward_before = Path("/proc/sys/net/ipv4/ip_forward").read_text()
     internet = ensure_internet((NETWORK,))
     assert not NETWORK.cidr.overlaps(internet.address.network)
+    assert subprocess.run(["nft", "list", "table", "inet", GUARD_TABLE], capture_output=True).returncode == 0
     page = netns_run(internet.netns, ["curl", "-sf", "--max-time", "5", f"http://{A_ADDRESS.ip}:{PROBE_PORT}/greeting"])
     assert page == "hello from a\n"
     teardown_internet()
     assert not Path("/run/netns", internet.netns).exists()
+    assert Path("/proc/sys/net/ipv4/ip_forward").read_text() == forward_before
 
 
 def test_second_ensure_running_does_not_reboot(
@@ -245,8 +248,7 @@ def test_teardown_leaves_nothing_behind(machines: tuple[MachineState, MachineSta
         assert not machine_disk_dir(state.name).exists()
         assert not (state_dir() / "machines" / state.name).exists()
         assert not (PROPAGATE_DIR / state.name).exists()
-    mounts = Path("/proc/self/mountinfo").read_text()
-    assert str(machine_disk_dir("lct-a").parent) not in mounts
+    assert mounts_under(machine_disk_dir("lct-a").parent) == []
     assert local_cloud_links() == []
     assert all(not Path(f"/proc/{pid}").exists() for pid in pids)
     tables = subprocess.run(["nft", "-j", "list", "tables"], capture_output=True, text=True, check=True).stdout
