@@ -125,18 +125,19 @@ def _fragment(name: str, context: Mapping[str, Any]) -> dict[str, Any]:
     return data
 
 
-def merge_fragments(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+def merge_fragments(base: Mapping[str, Any], extra: Mapping[str, Any], at: str = "") -> dict[str, Any]:
     """Lists are concatenated, mappings merged key by key; equal scalars are kept, unequal ones refused."""
     out = dict(base)
     for key, value in extra.items():
+        where = f"{at}.{key}" if at else key
         if key not in out:
             out[key] = value
         elif isinstance(out[key], list) and isinstance(value, list):
             out[key] = out[key] + value
         elif isinstance(out[key], Mapping) and isinstance(value, Mapping):
-            out[key] = merge_fragments(out[key], value)
+            out[key] = merge_fragments(out[key], value, where)
         elif out[key] != value:
-            raise FragmentConflict(f"cloud-init fragments disagree on {key!r}: {out[key]!r} and {value!r}")
+            raise FragmentConflict(f"cloud-init fragments disagree on {where}: {out[key]!r} and {value!r}")
     return out
 
 

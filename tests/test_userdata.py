@@ -1,0 +1,346 @@
+"""User-data holds only what a node can know alone, and each role's fragment does its job."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import re
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import yaml
+
+from components import paths
+from components.config import SiteConfig
+from components.sizing import tune
+from components.topology import Node, Topology
+from components.userdata import (
+    AUTO_UPGRADES_FILE,
+    MEMCACHED_DROPIN,
+    NGINX_SITE_FILE,
+    NODE_ENV_SCRIPT,
+    PG_HBA_STAGED,
+    PGDATA_SCRIPT,
+    POSTGRES_DROPIN,
+    SSHD_DROPIN,
+    STATIC_ACCESS_LOG,
+    SYSTEMD_UNIT_DIR,
+    TEMPLATE_ROOT,
+    FragmentConflict,
+    merge_fragments,
+    render_user_data,
+    rendered_files,
+    user_data,
+)
+
+Build = Callable[..., Topology]
+SECRET_WORDS = re.compile(r"password|secret|private|token|credential", re.IGNORECASE)
+APP_UNIT_PATH = f"{SYSTEMD_UNIT_DIR}/{paths.APP_UNIT}"
+
+
+def _grown(layout: str) -> dict[str, object]:
+    """The same layout with every group that may grow grown."""
+    if layout == "custom":
+        return {"nodes": {
+            "front": {"roles": ["web", "app"], "count": 5, "size": "s-2vcpu-2gb"},
+            "back": {"roles": ["cache", "db"], "count": 1, "size": "s-2vcpu-4gb"},
+        }}
+    if layout == "split":
+        return {"tiers": {"app": {"count": 4}, "web": {"count": 1}, "cache": {"count": 1}}}
+    if layout == "pool":
+        return {"tiers": {
+            "web": {"count": 4},
+            "app": {"count": 6, "size": "s-2vcpu-4gb"},
+            "cache": {"count": 3, "size": "s-1vcpu-512mb-10gb"},
+            "db": {"size": "s-4vcpu-8gb"},
+        }}
+    return {}
+
+
+def _by_group(topology: Topology) -> dict[str, str]:
+    return {n.group: render_user_data(n, topology) for n in topology.nodes}
+
+
+def _node(topology: Topology, role: str) -> Node:
+    return topology.nodes_with(role)[0]
+
+
+def test_document_is_cloud_config(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
+    for node in topology.nodes:
+        text = render_user_data(node, topology)
+        assert text.startswith("#cloud-config\n")
+        assert yaml.safe_load(text) == user_data(node, topology)
+
+
+def test_deterministic(render_layout: str, render_topology: Build) -> None:
+    first = [render_user_data(n, t) for t in [render_topology(render_layout)] for n in t.nodes]
+    second = [render_user_data(n, t) for t in [render_topology(render_layout)] for n in t.nodes]
+    assert first == second
+
+
+def test_nodes_of_a_group_get_identical_user_data(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
+    by_group = _by_group(topology)
+    for node in topology.nodes:
+        assert render_user_data(node, topology) == by_group[node.group]
+        assert render_user_data(replace(node, index=node.index + 40), topology) == by_group[node.group]
+
+
+def test_growing_groups_changes_no_user_data(render_layout: str, render_topology: Build) -> None:
+    before = render_topology(render_layout)
+    after = render_topology(render_layout, **_grown(render_layout))
+    assert len(after.nodes) >= len(before.nodes)
+    if render_layout not in ("onebox", "dbsplit"):
+        assert len(after.nodes) > len(before.nodes)
+    assert _by_group(after) == _by_group(before)
+
+
+def test_render_takes_no_secret(render_topology: Build) -> None:
+    assert list(inspect.signature(render_user_data).parameters) == ["node", "topology"]
+    for cls in (Node, Topology, SiteConfig):
+        for field in dataclasses.fields(cls):
+            assert not SECRET_WORDS.search(field.name), f"{cls.__name__}.{field.name} looks like a secret"
+
+
+def test_secret_config_values_never_reach_user_data(render_layout: str, render_topology: Build) -> None:
+    canary = "canary-7f3a9c2e"
+    topology = render_topology(render_layout, dbPassword=f"{canary}-db", secretKey=f"{canary}-key")
+    for node in topology.nodes:
+        assert canary not in render_user_data(node, topology)
+
+
+def test_only_node_local_facts(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout, stack="zq-stack")
+    other_names = {n.name for n in topology.nodes}
+    for node in topology.nodes:
+        text = render_user_data(node, topology)
+        assert not any(re.search(rf"\b{re.escape(name)}\b", text) for name in other_names)
+        assert topology.config.stack not in text.replace(topology.volume_name, "")
+
+
+def test_vpc_cidr_is_used_where_the_node_binds_private(render_topology: Build) -> None:
+    topology = render_topology("split", vpcCidr="10.42.0.0/20")
+    for node in topology.nodes:
+        files = rendered_files(node, topology)
+        assert "10.42.0.0/20" in files[f"{SYSTEMD_UNIT_DIR}/{paths.NODE_ENV_UNIT}"]
+    assert "10.42.0.0/20" in rendered_files(_node(topology, "db"), topology)[PG_HBA_STAGED]
+
+
+def test_base_admin_user_and_ssh(render_layout: str, render_topology: Build, render_ssh_key: str) -> None:
+    second_key = render_ssh_key.replace("admin@example.test", "other@example.test")
+    topology = render_topology(render_layout, sshPublicKeys=[render_ssh_key, second_key])
+    for node in topology.nodes:
+        doc = user_data(node, topology)
+        admin = [u for u in doc["users"] if u["name"] == paths.ADMIN_USER]
+        assert len(admin) == 1
+        assert admin[0]["sudo"] == "ALL=(ALL) NOPASSWD:ALL"
+        assert admin[0]["ssh_authorized_keys"] == [render_ssh_key, second_key]
+        assert admin[0]["lock_passwd"] is True
+        assert doc["ssh_pwauth"] is False and doc["disable_root"] is True
+        assert doc["package_update"] is True
+        assert {"unattended-upgrades", "systemd-timesyncd"} <= set(doc["packages"])
+        assert len(doc["packages"]) == len(set(doc["packages"]))
+        files = rendered_files(node, topology)
+        sshd = files[SSHD_DROPIN].splitlines()
+        assert "PermitRootLogin no" in sshd and "PasswordAuthentication no" in sshd
+        assert 'APT::Periodic::Unattended-Upgrade "1";' in files[AUTO_UPGRADES_FILE]
+        assert doc["runcmd"][0] == "set -eu"
+        assert ["systemctl", "enable", "--now", paths.NODE_ENV_UNIT] in doc["runcmd"]
+
+
+def test_node_env_unit_runs_script_before_private_services(render_topology: Build) -> None:
+    topology = render_topology("split")
+    for node in topology.nodes:
+        files = rendered_files(node, topology)
+        unit = files[f"{SYSTEMD_UNIT_DIR}/{paths.NODE_ENV_UNIT}"]
+        assert f"ExecStart={NODE_ENV_SCRIPT} {topology.config.vpc_cidr}" in unit
+        assert f"ip -o -4 addr show to \"$cidr\"" in files[NODE_ENV_SCRIPT]
+        assert paths.NODE_ENV_FILE in files[NODE_ENV_SCRIPT]
+        if "app" in node.roles:
+            assert f"Before={paths.APP_UNIT}" in unit
+        if "cache" in node.roles:
+            assert "Before=memcached.service" in unit
+        if node.roles == ("web",):
+            assert "Before=" not in unit
+
+
+def test_swap_follows_sizing(render_topology: Build) -> None:
+    topology = render_topology("pool")
+    for node in topology.nodes:
+        doc = user_data(node, topology)
+        tuning = tune(node.size, node.roles)
+        if tuning.needs_swap:
+            assert doc["swap"]["size"] == tuning.swap_mb * 1024 * 1024
+        else:
+            assert "swap" not in doc
+    assert any("swap" in user_data(n, topology) for n in topology.nodes)
+    assert any("swap" not in user_data(n, topology) for n in topology.nodes)
+
+
+def test_web_files_are_deferred_and_default_site_removed(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
+    node = _node(topology, "web")
+    doc = user_data(node, topology)
+    nginx_entries = [e for e in doc["write_files"] if e["path"].startswith("/etc/nginx/")]
+    assert {e["path"] for e in nginx_entries} == {NGINX_SITE_FILE, paths.NGINX_UPSTREAM_FILE}
+    assert all(e.get("defer") is True for e in nginx_entries)
+    assert not any(e.get("defer") for e in doc["write_files"] if not e["path"].startswith("/etc/nginx/"))
+    assert "nginx-light" in doc["packages"]
+    assert ["rm", "-f", "/etc/nginx/sites-enabled/default"] in doc["runcmd"]
+    site = rendered_files(node, topology)[NGINX_SITE_FILE]
+    assert f"include {paths.NGINX_UPSTREAM_FILE};" in site
+    assert "listen 80 default_server;" in site
+    assert f"alias {paths.STATIC_ROOT}/;" in site and f"alias {paths.MEDIA_ROOT}/;" in site
+    assert f"access_log {STATIC_ACCESS_LOG};" in site
+    assert "proxy_pass http://django_app;" in site
+    for header in ("Host $host", "X-Forwarded-For $proxy_add_x_forwarded_for", "X-Forwarded-Proto"):
+        assert f"proxy_set_header {header}" in site
+    upstream = rendered_files(node, topology)[paths.NGINX_UPSTREAM_FILE]
+    assert re.search(r"upstream django_app \{\s*server 127\.0\.0\.1:8000;\s*\}", upstream)
+
+
+def _gunicorn_bind(unit: str) -> str:
+    match = re.search(r"--bind (\S+)", unit)
+    assert match, unit
+    return match.group(1)
+
+
+def test_app_unit_binds_where_topology_says(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
+    for node in topology.nodes_with("app"):
+        unit = rendered_files(node, topology)[APP_UNIT_PATH]
+        private = topology.bind(node.group, "app") == "private"
+        assert _gunicorn_bind(unit) == ("${PRIVATE_IP}:8000" if private else "127.0.0.1:8000")
+        assert (f"EnvironmentFile={paths.NODE_ENV_FILE}" in unit) == private
+        assert f"--workers {tune(node.size, node.roles).gunicorn_workers} " in unit
+        for line in (
+            f"User={paths.APP_USER}",
+            f"WorkingDirectory={paths.CURRENT_LINK}",
+            f"EnvironmentFile={paths.APP_ENV_FILE}",
+            f"ConditionPathExists={paths.CURRENT_LINK}",
+            f"ConditionPathExists={paths.APP_ENV_FILE}",
+            f"ExecStart={paths.CURRENT_LINK}/venv/bin/gunicorn \\",
+            "ExecReload=/bin/kill -s HUP $MAINPID",
+            "Restart=on-failure",
+        ):
+            assert line in unit.splitlines(), line
+        assert unit.rstrip().splitlines()[-1] == "WantedBy=multi-user.target"
+        assert "    ${DJANGO_WSGI}" in unit
+        doc = user_data(node, topology)
+        assert any(u["name"] == paths.APP_USER and u["system"] for u in doc["users"])
+        assert {"python3", "python3-venv", "python3-dev"} <= set(doc["packages"])
+        assert any(paths.RELEASES_DIR in cmd for cmd in doc["runcmd"] if isinstance(cmd, list))
+
+
+def test_binds_differ_between_layouts(render_topology: Build) -> None:
+    onebox, split = render_topology("onebox"), render_topology("split")
+    box_unit = rendered_files(onebox.nodes[0], onebox)[APP_UNIT_PATH]
+    app_unit = rendered_files(_node(split, "app"), split)[APP_UNIT_PATH]
+    assert _gunicorn_bind(box_unit) == "127.0.0.1:8000"
+    assert _gunicorn_bind(app_unit) == "${PRIVATE_IP}:8000"
+
+
+def test_memcached_dropin(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
+    for node in topology.nodes_with("cache"):
+        dropin = rendered_files(node, topology)[MEMCACHED_DROPIN]
+        private = topology.bind(node.group, "cache") == "private"
+        exec_lines = [line for line in dropin.splitlines() if line.startswith("ExecStart=")]
+        assert exec_lines[0] == "ExecStart="
+        command = exec_lines[1].split()
+        assert command[command.index("-m") + 1] == str(tune(node.size, node.roles).memcached_mb)
+        assert command[command.index("-p") + 1] == "11211"
+        assert command[command.index("-l") + 1] == ("${PRIVATE_IP}" if private else "127.0.0.1")
+        assert (f"EnvironmentFile={paths.NODE_ENV_FILE}" in dropin) == private
+
+
+def test_db_cluster_is_kept_off_the_root_disk(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
+    node = topology.db_node
+    doc = user_data(node, topology)
+    entries = {e["path"]: e for e in doc["write_files"]}
+    createcluster = entries["/etc/postgresql-common/createcluster.conf"]
+    assert "defer" not in createcluster
+    assert re.search(r"^create_main_cluster = false$", createcluster["content"], re.MULTILINE)
+    assert f"postgresql-{paths.PG_VERSION}" in doc["packages"]
+    assert ["systemctl", "start", "--no-block", paths.PGDATA_UNIT] in doc["runcmd"]
+    files = rendered_files(node, topology)
+    script = files[PGDATA_SCRIPT]
+    assert f"readonly device=/dev/disk/by-id/scsi-0DO_Volume_{topology.volume_name}\n" in script
+    assert "ext4 defaults,nofail,discard 0 2" in script
+    assert "mountpoint -q" in script and "pg_createcluster" in script
+    assert f"readonly data_dir={paths.PG_DATA_DIR}\n" in script
+    unit = files[f"{SYSTEMD_UNIT_DIR}/{paths.PGDATA_UNIT}"]
+    assert f"ExecStart={PGDATA_SCRIPT}" in unit and "Restart=on-failure" in unit
+    assert f"RequiresMountsFor={paths.PG_MOUNT}" in files[POSTGRES_DROPIN]
+
+
+def test_db_listens_and_admits_per_bind(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
+    node = topology.db_node
+    files = rendered_files(node, topology)
+    private = topology.bind(node.group, "db") == "private"
+    hba_hosts = [line.split()[3] for line in files[PG_HBA_STAGED].splitlines() if line.startswith("host")]
+    expected = ["127.0.0.1/32", "::1/128"] + ([topology.config.vpc_cidr] if private else [])
+    assert hba_hosts == expected
+    assert all(line.split()[-1] == "scram-sha-256" for line in files[PG_HBA_STAGED].splitlines() if line.startswith("host"))
+    script = files[PGDATA_SCRIPT]
+    assert ('listen="127.0.0.1,$PRIVATE_IP"' in script) == private
+    tuning = tune(node.size, node.roles)
+    staged = files[f"{paths.CONFIG_DIR}/postgresql.conf"]
+    assert f"shared_buffers = {tuning.pg_shared_buffers_mb}MB" in staged
+    assert f"effective_cache_size = {tuning.pg_effective_cache_size_mb}MB" in staged
+
+
+def test_roles_bring_only_their_own_pieces(render_topology: Build) -> None:
+    topology = render_topology("split")
+    wanted = {
+        "web": NGINX_SITE_FILE,
+        "app": APP_UNIT_PATH,
+        "cache": MEMCACHED_DROPIN,
+        "db": PGDATA_SCRIPT,
+    }
+    for node in topology.nodes:
+        files = rendered_files(node, topology)
+        for role, path in wanted.items():
+            assert (path in files) == (role in node.roles)
+
+
+def test_every_template_is_used(render_topology: Build) -> None:
+    used: set[str] = set()
+    for layout in ("onebox", "split"):
+        topology = render_topology(layout)
+        for node in topology.nodes:
+            for role in ("base", *node.roles):
+                text = (TEMPLATE_ROOT / "roles" / f"{role}.yaml.j2").read_text()
+                used.update(re.findall(r"template: (\S+)", text))
+    on_disk = {p.name for p in (TEMPLATE_ROOT / "files").iterdir()}
+    assert used == on_disk
+    assert {p.name for p in (TEMPLATE_ROOT / "roles").iterdir()} == {
+        f"{r}.yaml.j2" for r in ("base", "web", "app", "cache", "db")
+    }
+
+
+def test_merge_concatenates_lists_and_merges_maps() -> None:
+    base = {"packages": ["a"], "ssh": {"x": 1}, "package_update": True}
+    extra = {"packages": ["b"], "ssh": {"y": 2}, "package_update": True, "runcmd": ["c"]}
+    assert merge_fragments(base, extra) == {
+        "packages": ["a", "b"], "ssh": {"x": 1, "y": 2}, "package_update": True, "runcmd": ["c"],
+    }
+    assert base == {"packages": ["a"], "ssh": {"x": 1}, "package_update": True}
+
+
+def test_merge_refuses_conflicting_scalars() -> None:
+    with pytest.raises(FragmentConflict, match="package_update"):
+        merge_fragments({"package_update": True}, {"package_update": False})
+    with pytest.raises(FragmentConflict, match=r"swap\.size"):
+        merge_fragments({"swap": {"size": 1}}, {"swap": {"size": 2}})
+
+
+def test_templates_are_real_files() -> None:
+    for path in Path(TEMPLATE_ROOT).rglob("*"):
+        if path.is_file():
+            assert path.suffix == ".j2", path
