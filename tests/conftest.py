@@ -61,3 +61,8 @@ def render_topology(render_ssh_key: str) -> Callable[..., Topology]:
         return build_topology(parse_config(raw, stack))
 
     return build
+
+
+# ---- Real services on loopback (PostgreSQL, memcached) as fixtures: see tests/services.py ----
+
+pytest_plugins = ("tests.services",)
