@@ -204,6 +204,7 @@ class ServiceCtlConfig:
     run_as: str
     nginx_config: str = ""
     nginx_error_log: str = ""
+    nginx_pid_file: str = ""
 
     def write(self, path: Path) -> None:
         path.write_text(json.dumps(self.__dict__))
@@ -263,7 +264,7 @@ def _start_app(config: ServiceCtlConfig) -> None:
     with open(config.log_file, "ab") as log:
         subprocess.run(
             [
-                "runuser", "-u", config.run_as, "--", str(link / "venv" / "bin" / "gunicorn"),
+                shutil.which("runuser") or "runuser", "-u", config.run_as, "--", str(link / "venv" / "bin" / "gunicorn"),
                 "--chdir", str(link), "--bind", config.bind, "--workers", "2",
                 "--pid", config.pid_file, "--daemon", config.wsgi,
             ],
@@ -276,13 +277,22 @@ def _start_app(config: ServiceCtlConfig) -> None:
         time.sleep(0.05)
 
 
+def _nginx_ctl(verb: str, config: ServiceCtlConfig) -> int:
+    nginx = ["nginx", "-c", config.nginx_config, "-e", config.nginx_error_log]
+    running = _pid_alive(config.nginx_pid_file) is not None
+    if verb == "is-active":
+        return 0 if running else 3
+    if verb in ("reload", "reload-or-restart") and running:
+        return subprocess.run([*nginx, "-s", "reload"]).returncode
+    if verb in ("start", "reload-or-restart"):
+        return 0 if running else subprocess.run(nginx).returncode
+    return 2
+
+
 def service_ctl(argv: list[str], config: ServiceCtlConfig) -> int:
     verb, unit = [a for a in argv if not a.startswith("-")][:2]
     if unit in ("nginx", "nginx.service"):
-        if verb != "reload":
-            return 2
-        nginx = ["nginx", "-c", config.nginx_config, "-e", config.nginx_error_log]
-        return subprocess.run([*nginx, "-s", "reload"]).returncode
+        return _nginx_ctl(verb, config)
     if unit != config.app_unit:
         print(f"unknown unit {unit}", file=sys.stderr)
         return 5

@@ -1,0 +1,371 @@
+"""The app and web scripts played in deployment order, each one twice, for real.
+
+One module-scoped deployment runs them against PostgreSQL, memcached,
+gunicorn and nginx on loopback: release -> env -> migrate -> collectstatic ->
+activate -> static files -> upstream. Paths point into a scratch root
+through the scripts' environment variables; the service manager is the
+stand-in from tests/services.py, which really starts gunicorn and nginx.
+The tests then read what each run did and what the second run left alone.
+"""
+
+from __future__ import annotations
+
+import grp
+import hashlib
+import io
+import os
+import secrets
+import shutil
+import subprocess
+import tarfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+import steps
+from components import paths
+from tests.services import (
+    Memcached,
+    NginxSite,
+    PostgresCluster,
+    ServiceCtlConfig,
+    free_port,
+    read_env_file,
+    require_tool,
+    run_env,
+    shared_tempdir,
+    wait_for_port,
+    write_service_ctl,
+)
+
+DEMO = Path(__file__).resolve().parent.parent / "demo"
+SITE_HOST = "demo.example.test"
+RUN_AS = "nobody"
+APP_GROUP = "nogroup"
+NGINX_CONF = """\
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    include {upstream_file};
+    server {{
+        listen 127.0.0.1:{port};
+        location /static/ {{ alias {static_root}/; }}
+        location / {{
+            proxy_pass http://django_app;
+            proxy_set_header Host $host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+        }}
+    }}
+}}
+"""
+
+
+def release_archive(source: Path) -> bytes:
+    """The project as the program uploads it: a gzip tarball of its tree, caches left out."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        for path in sorted(source.rglob("*")):
+            if "__pycache__" in path.parts or path.is_dir():
+                continue
+            archive.add(path, arcname=str(path.relative_to(source)))
+    return buffer.getvalue()
+
+
+@dataclass
+class Deployment:
+    root: Path
+    scripts: dict[str, Path]
+    env: dict[str, str]
+    release: str
+    app_port: int
+    web_port: int
+    nginx: NginxSite
+    runs: dict[str, list[subprocess.CompletedProcess[str]]] = field(default_factory=dict)
+    seen: dict[str, list[object]] = field(default_factory=dict)
+
+    def path(self, variable: str) -> Path:
+        return Path(self.env[variable])
+
+    def run(self, name: str, stdin: str | None = None, **extra: str) -> subprocess.CompletedProcess[str]:
+        result = subprocess.run(
+            ["bash", str(self.scripts[name])], input=stdin, capture_output=True, text=True, timeout=600,
+            env=run_env({**self.env, **extra}),
+        )
+        self.runs.setdefault(name, []).append(result)
+        assert result.returncode == 0, f"{name} failed:\n{result.stdout}\n{result.stderr}"
+        return result
+
+    def see(self, what: str, value: object) -> None:
+        self.seen.setdefault(what, []).append(value)
+
+    def app_pid(self) -> int:
+        return int((self.root / "run" / "gunicorn.pid").read_text())
+
+
+def _stat(path: Path) -> tuple[int, int, int, int]:
+    info = path.stat()
+    return info.st_mode & 0o7777, info.st_uid, info.st_gid, info.st_mtime_ns
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _env_file(database_url: str, cache: str, static_root: Path, extra: str = "") -> str:
+    return (
+        f"SECRET_KEY={secrets.token_urlsafe(40)}\n"
+        f"DATABASE_URL={database_url}\n"
+        f"CACHE_LOCATIONS={cache}\n"
+        f"ALLOWED_HOSTS={SITE_HOST}\n"
+        f"STATIC_ROOT={static_root}\n"
+        f"{extra}"
+    )
+
+
+@pytest.fixture(scope="module")
+def deployment(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    for tool in ("nginx", "memcached", "curl", "runuser", "tar"):
+        require_tool(tool)
+    root = shared_tempdir("dt-deploy-")
+    run_dir = root / "run"
+    run_dir.mkdir()
+    shutil.chown(run_dir, RUN_AS)
+    for directory in ("releases", "etc", "nginx", "srv"):
+        (root / directory).mkdir()
+    archive = release_archive(DEMO)
+    release = hashlib.sha256(archive).hexdigest()[:16]
+    (root / "releases" / f"{release}.tar.gz").write_bytes(archive)
+
+    app_port, web_port = free_port(), free_port()
+    nginx = NginxSite(root / "nginx", root / "nginx" / "nginx.conf")
+    env = {
+        "RELEASES_DIR": str(root / "releases"),
+        "CURRENT_LINK": str(root / "current"),
+        "APP_ENV_FILE": str(root / "etc" / "app.env"),
+        "STATE_FILE": str(root / "activated"),
+        "STATIC_ROOT": str(root / "srv" / "static"),
+        "NGINX_UPSTREAM_FILE": str(root / "nginx" / "django-tiers" / "upstream.conf"),
+        "NGINX_CONF": str(nginx.config),
+        "RUN_AS": RUN_AS,
+        "APP_GROUP": APP_GROUP,
+        "PYTHON": "/usr/bin/python3",
+        "RELEASE": release,
+        "SETTINGS": "demo_site.settings",
+        "APP_HOST": "127.0.0.1",
+        "APP_PORT": str(app_port),
+        "HEALTH_TIMEOUT": "30",
+    }
+    nginx.config.write_text(NGINX_CONF.format(
+        root=nginx.root, upstream_file=env["NGINX_UPSTREAM_FILE"], port=web_port, static_root=env["STATIC_ROOT"],
+    ))
+    env["SERVICE_CTL"] = str(write_service_ctl(root, ServiceCtlConfig(
+        app_unit=paths.APP_UNIT, current_link=env["CURRENT_LINK"], env_file=env["APP_ENV_FILE"],
+        bind=f"127.0.0.1:{app_port}", wsgi="demo_site.wsgi:application", pid_file=str(run_dir / "gunicorn.pid"),
+        log_file=str(root / "gunicorn.log"), run_as=RUN_AS, nginx_config=str(nginx.config),
+        nginx_error_log=str(nginx.root / "error.log"), nginx_pid_file=str(nginx.root / "nginx.pid"),
+    )))
+
+    db_password = secrets.token_urlsafe(24)
+    postgres.psql("DROP DATABASE IF EXISTS deploy_app; DROP ROLE IF EXISTS deploy_app;")
+    postgres.psql(f"CREATE ROLE deploy_app LOGIN PASSWORD '{db_password}'; CREATE DATABASE deploy_app OWNER deploy_app;")
+    cache = Memcached()
+    cache.start()
+    site = Deployment(root, steps.write_all(tmp_path_factory.mktemp("steps")), env, release, app_port, web_port, nginx)
+    static_root = site.path("STATIC_ROOT")
+    env_text = _env_file(postgres.url("deploy_app", db_password, "deploy_app"), cache.location, static_root)
+    try:
+        _deploy(site, env_text)
+        yield site
+    finally:
+        subprocess.run([env["SERVICE_CTL"], "stop", paths.APP_UNIT])
+        nginx.stop()
+        cache.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _deploy(site: Deployment, env_text: str) -> None:
+    release_dir = site.path("RELEASES_DIR") / site.release
+    marker = release_dir / steps.INSTALLED_MARK
+    for _ in range(2):
+        site.run("app-release.sh")
+        site.see("marker", _stat(marker))
+
+    for _ in range(2):
+        site.run("app-env.sh", stdin=env_text)
+        site.see("env file", _stat(site.path("APP_ENV_FILE")))
+
+    for _ in range(2):
+        site.run("migrate.sh")
+
+    tarball = release_dir / "static.tar.gz"
+    for _ in range(2):
+        site.run("collectstatic.sh")
+        site.see("tarball", (_sha(tarball), _stat(tarball)))
+
+    for _ in range(2):
+        site.run("app-activate.sh")
+        site.see("gunicorn pid", site.app_pid())
+        site.see("current", os.readlink(site.path("CURRENT_LINK")))
+
+    for _ in range(2):
+        site.run("web-static.sh", STATIC_TARBALL=str(tarball))
+        site.see("static root", os.readlink(site.path("STATIC_ROOT")))
+
+    for _ in range(2):
+        site.run("web-upstream.sh", stdin=f"127.0.0.1:{site.app_port}\n")
+        site.see("upstream", site.path("NGINX_UPSTREAM_FILE").read_text())
+        site.see("nginx pid", int((site.nginx.root / "nginx.pid").read_text()))
+    wait_for_port(site.web_port)
+
+
+def _get(site: Deployment, path: str, host: str = SITE_HOST) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(f"http://127.0.0.1:{site.web_port}{path}", headers={"Host": host})
+    try:
+        with urllib.request.urlopen(request, timeout=15) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
+
+
+def _outputs(site: Deployment, name: str) -> list[str]:
+    return [run.stdout for run in site.runs[name]]
+
+
+def test_release_is_installed_once(deployment: Deployment) -> None:
+    first, second = _outputs(deployment, "app-release.sh")
+    assert "unpacked" in first and "is ready" in first
+    assert "already installed" in second and "unpacked" not in second
+    assert deployment.seen["marker"][0] == deployment.seen["marker"][1]
+    venv_python = deployment.path("RELEASES_DIR") / deployment.release / "venv" / "bin" / "python"
+    probe = subprocess.run([venv_python, "-c", "import django; print(django.get_version())"], capture_output=True, text=True)
+    assert probe.stdout.strip() == "5.2.19"
+
+
+def test_env_file_is_written_once_private_and_silent(deployment: Deployment) -> None:
+    first, second = _outputs(deployment, "app-env.sh")
+    assert first.endswith("changed\n") and second.endswith("unchanged\n")
+    mode, uid, gid, _ = deployment.seen["env file"][0]
+    assert (mode, uid, gid) == (0o640, 0, grp.getgrnam(APP_GROUP).gr_gid)
+    assert deployment.seen["env file"][0] == deployment.seen["env file"][1]
+    secret_key = read_env_file(deployment.env["APP_ENV_FILE"])["SECRET_KEY"]
+    for run in deployment.runs["app-env.sh"]:
+        assert secret_key not in run.stdout + run.stderr
+    assert not list(deployment.path("APP_ENV_FILE").parent.glob(".incoming.*"))
+
+
+def test_migrations_apply_then_nothing_to_do(deployment: Deployment, postgres: PostgresCluster) -> None:
+    first, second = deployment.runs["migrate.sh"]
+    assert "Applying counter.0001_initial... OK" in first.stdout
+    assert "No migrations to apply." in second.stdout
+    assert postgres.psql("SELECT to_regclass('counter_counter') IS NOT NULL", "deploy_app") == "t"
+
+
+def test_static_tarball_is_made_once(deployment: Deployment) -> None:
+    first, second = _outputs(deployment, "collectstatic.sh")
+    assert "packed them into" in first
+    assert "already packed" in second
+    assert deployment.seen["tarball"][0] == deployment.seen["tarball"][1]
+    tarball = deployment.path("RELEASES_DIR") / deployment.release / "static.tar.gz"
+    with tarfile.open(tarball) as archive:
+        names = archive.getnames()
+    assert "./counter/site.css" in names and "./counter/tiers.svg" in names
+
+
+def test_activation_starts_once_and_is_healthy(deployment: Deployment) -> None:
+    first, second = _outputs(deployment, "app-activate.sh")
+    assert "now points to release" in first and "restarted" in first
+    assert "already points to release" in second and "already runs release" in second
+    pids = deployment.seen["gunicorn pid"]
+    assert pids[0] == pids[1]
+    assert deployment.seen["current"] == [str(deployment.path("RELEASES_DIR") / deployment.release)] * 2
+    for output in (first, second):
+        assert f"http://127.0.0.1:{deployment.app_port}{paths.HEALTH_PATH} answers 200" in output
+
+
+def test_static_files_are_published_once(deployment: Deployment) -> None:
+    first, second = _outputs(deployment, "web-static.sh")
+    assert "now serves version" in first
+    assert "already holds version" in second
+    assert deployment.seen["static root"][0] == deployment.seen["static root"][1]
+    css = deployment.path("STATIC_ROOT") / "counter" / "site.css"
+    assert css.read_bytes() == (DEMO / "counter" / "static" / "counter" / "site.css").read_bytes()
+
+
+def test_upstream_written_once_and_nginx_started(deployment: Deployment) -> None:
+    first, second = _outputs(deployment, "web-upstream.sh")
+    assert "nginx reloaded" in first
+    assert "upstream unchanged" in second
+    upstream = deployment.seen["upstream"]
+    assert upstream[0] == upstream[1] == f"upstream django_app {{\n    server 127.0.0.1:{deployment.app_port};\n}}\n"
+    assert deployment.seen["nginx pid"][0] == deployment.seen["nginx pid"][1]
+
+
+def test_site_answers_through_nginx(deployment: Deployment) -> None:
+    first, second = _get(deployment, "/"), _get(deployment, "/")
+    assert (first[0], second[0]) == (200, 200)
+    assert (first[1]["X-Cache"], second[1]["X-Cache"]) == ("miss", "hit")
+    status, headers, body = _get(deployment, "/static/counter/site.css")
+    assert status == 200
+    assert headers["Content-Type"] == "text/css"
+    assert body == (DEMO / "counter" / "static" / "counter" / "site.css").read_bytes()
+    status, _, _ = _get(deployment, paths.HEALTH_PATH, host="127.0.0.1")
+    assert status == 200
+
+
+def test_changed_env_restarts_the_app(deployment: Deployment) -> None:
+    before = deployment.app_pid()
+    text = Path(deployment.env["APP_ENV_FILE"]).read_text() + "DEBUG=false\n"
+    assert deployment.run("app-env.sh", stdin=text).stdout.endswith("changed\n")
+    activated = deployment.run("app-activate.sh")
+    assert "restarted" in activated.stdout
+    assert deployment.app_pid() != before
+    assert _get(deployment, "/")[0] == 200
+
+
+def test_new_upstream_list_reloads_nginx_in_place(deployment: Deployment) -> None:
+    pid = int((deployment.nginx.root / "nginx.pid").read_text())
+    spare = free_port()
+    result = deployment.run("web-upstream.sh", UPSTREAMS=f"127.0.0.1:{spare}, 127.0.0.1:{deployment.app_port}")
+    assert "nginx reloaded" in result.stdout
+    servers = sorted([f"127.0.0.1:{spare}", f"127.0.0.1:{deployment.app_port}"])
+    expected = "upstream django_app {\n" + "".join(f"    server {s};\n" for s in servers) + "}\n"
+    assert deployment.path("NGINX_UPSTREAM_FILE").read_text() == expected
+    assert int((deployment.nginx.root / "nginx.pid").read_text()) == pid
+    time.sleep(0.5)
+    assert _get(deployment, "/")[0] == 200
+
+
+def test_upstream_nginx_rejects_is_rolled_back(deployment: Deployment) -> None:
+    upstream = deployment.path("NGINX_UPSTREAM_FILE")
+    before = upstream.read_text()
+    result = subprocess.run(
+        ["bash", str(deployment.scripts["web-upstream.sh"])], input="no-such-host.invalid:8000\n",
+        capture_output=True, text=True, env=run_env(deployment.env),
+    )
+    assert result.returncode == 1
+    assert "previous file is back in place" in result.stderr
+    assert upstream.read_text() == before
+    assert _get(deployment, "/")[0] == 200
+
+
+def test_upstream_refuses_garbage(deployment: Deployment) -> None:
+    result = subprocess.run(
+        ["bash", str(deployment.scripts["web-upstream.sh"])], input="10.0.0.1:80; include /etc/passwd\n",
+        capture_output=True, text=True, env=run_env(deployment.env),
+    )
+    assert result.returncode == 1
+    assert "is not host:port" in result.stderr
