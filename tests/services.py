@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 from urllib.parse import quote
 
 import pytest
@@ -32,15 +33,19 @@ PG_OS_USER = "postgres"
 SERVICE_CTL_CONFIG = "SERVICE_CTL_CONFIG"
 
 
-def require_tool(name: str) -> str:
-    """The tool's path; skip without it, but fail when CI=true so CI never skips silently."""
-    found = shutil.which(name) or (str(PG_BIN / name) if (PG_BIN / name).exists() else None)
-    if found:
-        return found
-    message = f"{name} is not installed on this machine"
+def missing(message: str) -> NoReturn:
+    """Skip for a missing prerequisite, but fail when CI=true so CI never skips silently."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message, pytrace=False)
     pytest.skip(message)
+
+
+def require_tool(name: str) -> str:
+    """The tool's path (PATH, then PostgreSQL's bin directory), or skip/fail via `missing`."""
+    found = shutil.which(name) or (str(PG_BIN / name) if (PG_BIN / name).exists() else None)
+    if found:
+        return found
+    missing(f"{name} is not installed on this machine")
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from components.paths import HEALTH_PATH
-from tests.services import PostgresCluster, free_port, require_tool, run_env, wait_for_port
+from tests.services import PostgresCluster, free_port, missing, run_env, wait_for_port
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"
 SITE_HOST = "demo.example.test"
@@ -31,7 +31,7 @@ def django_python() -> str:
     """The interpreter that has the demo's requirements (demo/requirements.txt)."""
     probe = subprocess.run([sys.executable, "-c", "import django, gunicorn, psycopg, pymemcache, dj_database_url"])
     if probe.returncode != 0:
-        require_tool("demo requirements (pip install -r demo/requirements.txt)")
+        missing("the demo's requirements are not installed here: pip install -r demo/requirements.txt")
     return sys.executable
 
 
