@@ -32,6 +32,8 @@ RESULT_FILE = "var/lib/cloud/data/result.json"
 PROPAGATE_DIR = Path("/run/systemd/nspawn/propagate")
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 POLL_SECONDS = 0.2
+# nspawn processes this process started: polled so they are reaped, not left as zombies.
+_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class MachineError(RuntimeError):
@@ -275,9 +277,6 @@ def console_tail(name: str, lines: int = 40) -> str:
     if not log.is_file():
         return ""
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-
-
-_CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
 
 def _write_seed(root: Path, spec: MachineSpec) -> None:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from localcloud.host import require_root, run, state_dir
+from localcloud.host import CommandFailed, require_root, run, state_dir
 
 BRIDGE_PREFIX = "lcbr"
 VETH_PREFIX = "lcv"
@@ -158,9 +159,15 @@ def _link_exists(name: str, netns: str | None = None) -> bool:
     return run([*prefix, "link", "show", "dev", name], check=False).returncode == 0
 
 
-def _delete_link(name: str) -> None:
-    if _link_exists(name):
-        run(["ip", "link", "delete", name])
+def _delete_link(name: str, timeout: float = 5) -> None:
+    """Delete a link; a veth may vanish by itself meanwhile, when its namespace goes."""
+    deadline = time.monotonic() + timeout
+    while _link_exists(name):
+        deleted = run(["ip", "link", "delete", name], check=False)
+        if deleted.returncode != 0 and _link_exists(name):
+            if time.monotonic() > deadline:
+                raise CommandFailed(["ip", "link", "delete", name], deleted.returncode, deleted.stderr.decode())
+            time.sleep(0.05)
 
 
 def _has_address(name: str, address: IPv4Interface, netns: str | None = None) -> bool:

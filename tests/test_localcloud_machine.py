@@ -11,7 +11,9 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from ipaddress import IPv4Network
 from pathlib import Path
 
@@ -112,7 +114,7 @@ def specs(image: Image, wheelhouse: Path) -> tuple[MachineSpec, MachineSpec]:
 
 
 @pytest.fixture(scope="module")
-def machines(specs: tuple[MachineSpec, MachineSpec]):
+def machines(specs: tuple[MachineSpec, MachineSpec]) -> Iterator[tuple[MachineState, MachineState]]:
     started = time.monotonic()
     states = ensure_running(specs, timeout=240)
     print(f"two machines booted with cloud-init done in {time.monotonic() - started:.1f}s")
@@ -235,6 +237,11 @@ def test_second_ensure_running_does_not_reboot(
         assert again[state.name].pid == state.pid
         assert again[state.name].boot_id == state.boot_id
         assert read_boot_id(state) == state.boot_id
+    later_run = subprocess.run(
+        [sys.executable, "-c", "from localcloud.machine import running_machines as r; print({m.name: m.boot_id for m in r()})"],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent,
+    )
+    assert later_run.stdout.strip() == repr({state.name: state.boot_id for state in machines})
     host_boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     assert machines[0].boot_id != machines[1].boot_id != host_boot_id
 
