@@ -70,14 +70,27 @@ def remote_path(name: str) -> str:
     return f"{REMOTE_DIR}/{name}"
 
 
-def command(name: str, env: Mapping[str, str] | None = None) -> str:
-    """The line a remote command runs: non-secret settings as VAR=value, then the script.
-
-    Secrets never go here: they are the command's stdin.
-    """
+def _assignments(env: Mapping[str, str] | None) -> list[str]:
     settings = dict(env or {})
     bad = [key for key in settings if not _VARIABLE.match(key)]
     if bad:
         raise ValueError(f"not environment variable names: {', '.join(bad)}")
-    assignments = [f"{key}={shlex.quote(value)}" for key, value in sorted(settings.items())]
-    return " ".join([*assignments, "bash", shlex.quote(remote_path(name))])
+    return [f"{key}={shlex.quote(value)}" for key, value in sorted(settings.items())]
+
+
+def command(name: str, env: Mapping[str, str] | None = None) -> str:
+    """The line that runs a step already copied to remote_path(name).
+
+    Non-secret settings go as VAR=value; secrets never go here: they are the
+    command's stdin.
+    """
+    return " ".join([*_assignments(env), "bash", shlex.quote(remote_path(name))])
+
+
+def inline_command(name: str, env: Mapping[str, str] | None = None) -> str:
+    """The line that runs a step with its whole text inside, so no copy step is needed.
+
+    A change of the script then changes the command itself, which makes
+    pulumi-command run it again. stdin stays free for secrets.
+    """
+    return " ".join([*_assignments(env), "bash", "-c", shlex.quote(render(name)), shlex.quote(name)])

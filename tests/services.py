@@ -171,13 +171,10 @@ class Memcached:
 
 @dataclass(frozen=True)
 class NginxSite:
-    """nginx from a config written by the test; everything it writes stays in `root`."""
+    """nginx run from a config written by the test (the service stand-in starts it); its files stay in `root`."""
 
     root: Path
     config: Path
-
-    def start(self) -> None:
-        subprocess.run([require_tool("nginx"), "-c", str(self.config), "-e", str(self.root / "error.log")], check=True)
 
     def stop(self) -> None:
         pid_file = self.root / "nginx.pid"

@@ -73,3 +73,13 @@ def test_command_quotes_settings_and_names_the_remote_script() -> None:
 def test_command_refuses_bad_variable_names() -> None:
     with pytest.raises(ValueError, match="not environment variable names"):
         steps.command("migrate.sh", {"RELEASE; rm -rf /": "x"})
+
+
+def test_inline_command_runs_the_step_through_a_shell(tmp_path: Path) -> None:
+    """As an SSH server runs it: the login shell parses the line, the secret arrives on stdin."""
+    env_file = tmp_path / "etc" / "app.env"
+    line = steps.inline_command("app-env.sh", {"APP_ENV_FILE": str(env_file), "APP_GROUP": "root"})
+    result = subprocess.run(["sh", "-c", line], input="SECRET_KEY=it's $HOME\n", capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == f"app-env.sh: {env_file} changed\n"
+    assert env_file.read_text() == "SECRET_KEY=it's $HOME\n"
