@@ -1,6 +1,15 @@
 """Boots a stack's droplets as systemd-nspawn machines on this host.
 
-The machine layer only: an image with offline package sources, a bridge per
-stack with one network namespace per machine, and machines that run real
-cloud-init on their exact user-data. No Pulumi in here.
+The machine layer only, with no Pulumi in it: an image with offline package
+sources (image), a bridge per stack with one network namespace per machine
+(network), and machines that run real cloud-init on their exact user-data
+(machine). Typical use, as root:
+
+    image = ensure_image()
+    wheels = ensure_wheelhouse(Path("demo/requirements.txt"))
+    vpc = Network("dev", IPv4Network("10.10.0.0/24"))
+    specs = [MachineSpec("web-1", vpc, vpc.address(2), user_data, image, wheelhouse=wheels)]
+    states = ensure_running(specs)
+    run_in(states["web-1"], ["cloud-init", "status", "--long"])
+    teardown("web-1"); teardown_network(vpc)
 """

@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from ipaddress import IPv4Network
+from ipaddress import IPv4Interface, IPv4Network
 from pathlib import Path
 
 import pytest
@@ -202,6 +203,21 @@ def test_machines_reach_each_other_over_the_bridge(machines: tuple[MachineState,
             f"http://{A_ADDRESS.ip}:{PROBE_PORT}/greeting"]
     )
     assert fetched.stdout == b"hello from a\n"
+
+
+def test_host_reaches_sshd_on_every_machine(machines: tuple[MachineState, MachineState]) -> None:
+    for state in machines:
+        address = str(IPv4Interface(state.address).ip)
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                with socket.create_connection((address, 22), timeout=3) as conn:
+                    assert conn.recv(64).startswith(b"SSH-2.0-")
+                break
+            except ConnectionRefusedError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
 
 
 def test_pip_installs_from_the_wheelhouse_only(machines: tuple[MachineState, MachineState]) -> None:
