@@ -1,15 +1,90 @@
-"""What belongs to the app role across its nodes: the firewall letting web reach gunicorn."""
+"""What belongs to the app role across its nodes: the firewall, and the release from upload to rolling restart.
+
+Per release: every app node gets the archive and installs it; one node runs
+migrate (after the database exists) and collectstatic; then the nodes switch
+to it one after another, each waiting for its own health check.
+"""
 
 from __future__ import annotations
 
-import pulumi
+import hashlib
+from collections.abc import Sequence
 
+import pulumi
+from pulumi_command import remote as command
+
+from components import paths, remote
+from components.config import AppSpec
 from components.firewall import firewall_for
+from components.node_group import NodeHandle
+from components.release import Release
 from components.topology import Topology
 
 
 class AppTier(pulumi.ComponentResource):
-    def __init__(self, name: str, topology: Topology, opts: pulumi.ResourceOptions | None = None):
+    activations: list[command.Command]
+    static_archive: pulumi.Output[str]
+    """The release's static files, as a base64 tarball, for the web nodes."""
+
+    def __init__(
+        self,
+        name: str,
+        topology: Topology,
+        nodes: Sequence[NodeHandle],
+        release: Release,
+        env_file: pulumi.Output[str],
+        db_setup: pulumi.Resource,
+        opts: pulumi.ResourceOptions | None = None,
+    ):
         super().__init__("django-tiers:app_tier:AppTier", name, None, opts)
+        app: AppSpec = topology.config.app
         self.firewall = firewall_for("app", topology, self)
-        self.register_outputs({})
+        release_env = {"RELEASE": release.name}
+        uploaded = f"{paths.UPLOAD_DIR}/django-tiers-{release.name}.tar.gz"
+        env_digest = pulumi.Output.unsecret(env_file.apply(lambda text: hashlib.sha256(text.encode()).hexdigest()))
+
+        installs, envs = [], []
+        for h in nodes:
+            upload = command.CopyToRemote(
+                f"{h.node.name}-upload",
+                connection=h.connection,
+                source=pulumi.FileAsset(str(release.archive)),
+                remote_path=uploaded,
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[h.ready]),
+            )
+            install_line = remote.step_line("app-release.sh", {**release_env, "REQUIREMENTS": app.requirements})
+            installs.append(remote.step(
+                f"{h.node.name}-release", h.connection,
+                install_line.apply(lambda line: f"sudo install -D -m 0644 {uploaded} {paths.RELEASES_DIR}/{release.name}.tar.gz && {line}"),
+                self, after=[upload],
+            ))
+            envs.append(remote.step(
+                f"{h.node.name}-env", h.connection, remote.step_line("app-env.sh"), self,
+                after=[h.ready], stdin=env_file, secret=True,
+            ))
+
+        first = nodes[0]
+        django_env = {**release_env, "SETTINGS": app.settings}
+        migrate = remote.step(
+            "migrate", first.connection, remote.step_line("migrate.sh", django_env), self,
+            after=[installs[0], envs[0], db_setup],
+        )
+        collect = remote.step(
+            "collectstatic", first.connection, remote.step_line("collectstatic.sh", django_env), self, after=[migrate]
+        )
+        export = remote.step(
+            "static-export", first.connection,
+            f"sudo base64 -w0 {paths.RELEASES_DIR}/{release.name}/static.tar.gz",
+            self, after=[collect], log_stdout=False,
+        )
+        self.static_archive = export.stdout
+
+        self.activations = []
+        previous: pulumi.Resource = migrate
+        for h, install, env in zip(nodes, installs, envs):
+            line = remote.step_line(
+                "app-activate.sh", {**release_env, "APP_HOST": h.address("app", topology), "ENV_DIGEST": env_digest}
+            )
+            previous = remote.step(f"{h.node.name}-activate", h.connection, line, self, after=[install, env, previous])
+            self.activations.append(previous)
+        self.register_outputs({"release": release.name})

@@ -12,14 +12,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.serialization import load_ssh_public_key
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_pem_private_key,
+    load_ssh_private_key,
+    load_ssh_public_key,
+)
 
 from components.sizes import REGIONS, SIZES
 
 NAMESPACE = "django-tiers"
 ROLES: tuple[str, ...] = ("web", "app", "cache", "db")
 LAYOUTS: tuple[str, ...] = ("onebox", "dbsplit", "split", "pool", "custom")
-SECRETS: tuple[str, ...] = ("dbPassword", "secretKey")
+SECRETS: tuple[str, ...] = ("dbPassword", "secretKey", "sshPrivateKey")
 
 TIER_DEFAULTS: dict[str, dict[str, object]] = {
     "web": {"count": 1, "size": "s-1vcpu-1gb"},
@@ -101,8 +107,28 @@ class SiteConfig:
         return tuple(g for g in self.groups if role in g.roles)
 
 
-def parse_config(raw: Mapping[str, object], stack: str) -> SiteConfig:
-    """Turn the stack's raw values (JSON-decoded) into a checked SiteConfig."""
+def deploy_public_key(private_key: str) -> str:
+    """The OpenSSH public half of the key the deploy steps connect with; the key itself is never shown."""
+    data = private_key.strip().encode() + b"\n"
+    for load in (load_ssh_private_key, load_pem_private_key):
+        try:
+            key = load(data, password=None)
+            return key.public_key().public_bytes(Encoding.OpenSSH, PublicFormat.OpenSSH).decode()
+        except (ValueError, TypeError, UnsupportedAlgorithm):
+            continue
+    raise ConfigError(
+        "sshPrivateKey", "<secret, not shown>",
+        "an unencrypted OpenSSH or PEM private key; set it with "
+        f"`pulumi config set --secret {NAMESPACE}:sshPrivateKey < ~/.ssh/id_ed25519`",
+    )
+
+
+def parse_config(raw: Mapping[str, object], stack: str, deploy_key: str | None = None) -> SiteConfig:
+    """Turn the stack's raw values (JSON-decoded) into a checked SiteConfig.
+
+    `deploy_key` is the public half of sshPrivateKey: it always goes on the
+    nodes, so the deploy steps can reach them, ahead of sshPublicKeys.
+    """
     for key in raw:
         if key not in KEYS:
             raise ConfigError(key, raw[key], f"unknown key; known keys are {', '.join(KEYS)}")
@@ -122,7 +148,7 @@ def parse_config(raw: Mapping[str, object], stack: str) -> SiteConfig:
         image=_image(raw),
         vpc_cidr=_vpc_cidr(raw),
         admin_cidrs=_admin_cidrs(raw),
-        ssh_public_keys=_ssh_keys(raw),
+        ssh_public_keys=_ssh_keys(raw, deploy_key),
         domain=_domain(raw),
         load_balancer=load_balancer,
         app=_app(raw),
@@ -263,10 +289,10 @@ def _vpc_cidr(raw: Mapping[str, object]) -> str:
     return str(net)
 
 
-def _string_list(raw: Mapping[str, object], key: str) -> list[str]:
-    value = raw.get(key)
-    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
-        raise ConfigError(key, value, "a non-empty list of strings")
+def _string_list(raw: Mapping[str, object], key: str, may_be_empty: bool = False) -> list[str]:
+    value = raw.get(key, [] if may_be_empty else None)
+    if not isinstance(value, list) or not (value or may_be_empty) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(key, value, "a list of strings" if may_be_empty else "a non-empty list of strings")
     return value
 
 
@@ -283,9 +309,9 @@ def _admin_cidrs(raw: Mapping[str, object]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _ssh_keys(raw: Mapping[str, object]) -> tuple[str, ...]:
-    out = []
-    for i, value in enumerate(_string_list(raw, "sshPublicKeys")):
+def _ssh_keys(raw: Mapping[str, object], deploy_key: str | None) -> tuple[str, ...]:
+    out = [deploy_key] if deploy_key else []
+    for i, value in enumerate(_string_list(raw, "sshPublicKeys", may_be_empty=True)):
         try:
             load_ssh_public_key(value.strip().encode())
         except (ValueError, TypeError, UnsupportedAlgorithm):
@@ -293,7 +319,10 @@ def _ssh_keys(raw: Mapping[str, object]) -> tuple[str, ...]:
                 f"sshPublicKeys[{i}]", value,
                 "an OpenSSH public key line such as 'ssh-ed25519 AAAA... you@host'",
             ) from None
-        out.append(value.strip())
+        if value.strip() not in out:
+            out.append(value.strip())
+    if not out:
+        raise ConfigError("sshPublicKeys", raw.get("sshPublicKeys"), "at least one public key when no sshPrivateKey is set")
     return tuple(out)
 
 

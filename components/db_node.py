@@ -1,4 +1,4 @@
-"""The database's lasting parts: the data volume, its attachment, and the firewall for Postgres.
+"""The database's lasting parts: the data volume, its attachment, the firewall for Postgres, the role and database.
 
 The volume is declared here with the same name and parent in every layout,
 so moving from onebox to split moves the attachment and keeps the data.
@@ -9,18 +9,23 @@ from __future__ import annotations
 import pulumi
 import pulumi_digitalocean as do
 
+from components import paths, remote
 from components.firewall import firewall_for
+from components.node_group import NodeHandle
 from components.topology import Topology
 
 
 class DbNode(pulumi.ComponentResource):
     volume: do.Volume
+    setup: pulumi.Resource
+    """Done when Postgres runs on the volume and the app's role and database exist."""
 
     def __init__(
         self,
         name: str,
         topology: Topology,
-        droplet: do.Droplet,
+        node: NodeHandle,
+        password: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ):
         super().__init__("django-tiers:db_node:DbNode", name, None, opts)
@@ -36,9 +41,18 @@ class DbNode(pulumi.ComponentResource):
         )
         self.attachment = do.VolumeAttachment(
             "pgdata-attachment",
-            droplet_id=droplet.id.apply(int),
+            droplet_id=node.droplet.id.apply(int),
             volume_id=self.volume.id,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         self.firewall = firewall_for("db", topology, self)
+        self.setup = remote.step(
+            "db-setup",
+            node.connection,
+            remote.step_line("db-setup.sh", {"DB_NAME": paths.DB_NAME, "DB_USER": paths.DB_USER}),
+            self,
+            after=[node.ready, self.attachment],
+            stdin=password.apply(lambda p: p + "\n"),
+            secret=True,
+        )
         self.register_outputs({"volumeId": self.volume.id})

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulumi
 import pulumi_digitalocean as do
 
+from components.app_env import render_app_env
 from components.app_tier import AppTier
 from components.cache_node import CacheNode
 from components.db_node import DbNode
@@ -12,9 +15,12 @@ from components.dns import zone_and_record
 from components.load_balancer import LoadBalancer
 from components.network import Network
 from components.node_group import NodeGroup
-from components.stack_config import Secrets
+from components.release import build_release
+from components.stack_config import PROJECT_DIR, Secrets
 from components.topology import Topology
 from components.web_tier import WebTier
+
+RELEASE_DIR = PROJECT_DIR / "build" / "releases"
 
 
 class Site(pulumi.ComponentResource):
@@ -29,20 +35,39 @@ class Site(pulumi.ComponentResource):
         self.network = Network("network", topology, child)
         fingerprints = [key.fingerprint for key in self.network.ssh_keys]
         self.groups = {
-            g.name: NodeGroup(g, topology, self.network.vpc.id, fingerprints, child) for g in cfg.groups
+            g.name: NodeGroup(g, topology, self.network.vpc.id, fingerprints, secrets.ssh_private_key, child)
+            for g in cfg.groups
         }
-        droplets = {name: d for group in self.groups.values() for name, d in group.droplets.items()}
+        nodes = {n: h for group in self.groups.values() for n, h in group.nodes.items()}
+
+        def carrying(role: str):
+            return [nodes[n.name] for n in topology.nodes_with(role)]
 
         self.load_balancer = LoadBalancer("entry", topology, self.network.vpc.id, child) if cfg.load_balancer else None
-        lb_id = self.load_balancer.lb.id if self.load_balancer else None
-        self.web = WebTier("web", topology, lb_id, child)
-        self.app = AppTier("app", topology, child)
-        self.cache = CacheNode("cache", topology, child)
-        self.db = DbNode("db", topology, droplets[topology.db_node.name], child)
-
-        web_droplets = [droplets[n.name] for n in topology.nodes_with("web")]
-        public_ips = [self.load_balancer.lb.ip] if self.load_balancer else [d.ipv4_address for d in web_droplets]
+        web_nodes = carrying("web")
+        public_ips = [self.load_balancer.lb.ip] if self.load_balancer else [h.droplet.ipv4_address for h in web_nodes]
         self.public_ip = public_ips[0]
+
+        db = nodes[topology.db_node.name]
+        self.db = DbNode("db", topology, db, secrets.db_password, child)
+        self.cache = CacheNode("cache", topology, child)
+        env_file = pulumi.Output.all(
+            db_host=db.address("db", topology),
+            cache_hosts=pulumi.Output.all(*[h.address("cache", topology) for h in carrying("cache")]),
+            public=pulumi.Output.all(*public_ips),
+            db_password=secrets.db_password,
+            secret_key=secrets.secret_key,
+        ).apply(lambda v: render_app_env(
+            cfg.app, v["db_host"], v["cache_hosts"], [*v["public"], *([cfg.domain] if cfg.domain else [])],
+            v["db_password"], v["secret_key"],
+        ))
+        release = build_release(PROJECT_DIR / Path(cfg.app.source), RELEASE_DIR)
+        self.app = AppTier("app", topology, carrying("app"), release, env_file, self.db.setup, child)
+        self.web = WebTier(
+            "web", topology, web_nodes, carrying("app"), self.app.activations, self.app.static_archive,
+            self.load_balancer.lb.id if self.load_balancer else None, child,
+        )
+
         if cfg.domain:
             zone, record = zone_and_record(cfg.domain)
             for i, ip in enumerate(public_ips, start=1):
@@ -51,20 +76,27 @@ class Site(pulumi.ComponentResource):
             self.url = pulumi.Output.from_input(f"{scheme}://{cfg.domain}/")
         else:
             self.url = self.public_ip.apply(lambda ip: f"http://{ip}/")
-        self.private_ips = pulumi.Output.all(
-            **{g: pulumi.Output.all(*[d.ipv4_address_private for d in grp.droplets.values()]) for g, grp in self.groups.items()}
-        )
+        self.private_ips = pulumi.Output.all(**{
+            g: pulumi.Output.all(*[h.droplet.ipv4_address_private for h in grp.nodes.values()])
+            for g, grp in self.groups.items()
+        })
+        self._project(topology, nodes, child)
+        self.register_outputs({"url": self.url, "publicIp": self.public_ip})
 
-        urns = [d.droplet_urn for d in droplets.values()] + [self.db.volume.volume_urn]
-        if self.load_balancer:
-            urns.append(self.load_balancer.lb.load_balancer_urn)
-        do.Project(
+    def _project(self, topology: Topology, nodes: dict, child: pulumi.ResourceOptions) -> None:
+        """Group the stack's resources in a DigitalOcean project, one membership per resource so scaling adds, never edits."""
+        cfg = topology.config
+        project = do.Project(
             "project",
             name=f"django-tiers-{cfg.stack}",
-            description=f"django-tiers stack {cfg.stack} ({cfg.layout})",
+            description=f"django-tiers stack {cfg.stack}",
             purpose="Web Application",
             environment="Production",
-            resources=urns,
             opts=child,
         )
-        self.register_outputs({"url": self.url, "publicIp": self.public_ip})
+        members = {f"{n}-in-project": h.droplet.droplet_urn for n, h in nodes.items()}
+        members["pgdata-in-project"] = self.db.volume.volume_urn
+        if self.load_balancer:
+            members["lb-in-project"] = self.load_balancer.lb.load_balancer_urn
+        for resource_name, urn in members.items():
+            do.ProjectResources(resource_name, project=project.id, resources=[urn], opts=child)

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import NAMESPACE, SECRETS, STRUCTURED_KEYS, ConfigError, SiteConfig, check_secrets, parse_config
+from components.config import (
+    NAMESPACE,
+    SECRETS,
+    STRUCTURED_KEYS,
+    ConfigError,
+    SiteConfig,
+    check_secrets,
+    deploy_public_key,
+    parse_config,
+)
+
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 @dataclass(frozen=True)
@@ -17,6 +30,7 @@ class Secrets:
 
     db_password: pulumi.Output[str]
     secret_key: pulumi.Output[str]
+    ssh_private_key: pulumi.Output[str]
 
 
 def _namespace_keys() -> list[str]:
@@ -42,7 +56,21 @@ def read_stack_config() -> tuple[SiteConfig, Secrets]:
         if key in SECRETS:
             continue
         raw[key] = _decode(key, cfg.get(key))
-    present = {key for key in SECRETS if runtime_config.get_config(f"{NAMESPACE}:{key}")}
-    site = parse_config(raw, pulumi.get_stack())
-    check_secrets(present)
-    return site, Secrets(cfg.require_secret("dbPassword"), cfg.require_secret("secretKey"))
+    plain = {key: runtime_config.get_config(f"{NAMESPACE}:{key}") for key in SECRETS}
+    check_secrets({key for key, value in plain.items() if value})
+    site = parse_config(raw, pulumi.get_stack(), deploy_public_key(plain["sshPrivateKey"]))
+    _check_app_source(site)
+    return site, Secrets(
+        db_password=cfg.require_secret("dbPassword"),
+        secret_key=cfg.require_secret("secretKey"),
+        ssh_private_key=cfg.require_secret("sshPrivateKey"),
+    )
+
+
+def _check_app_source(site: SiteConfig) -> None:
+    """The app's files are read from disk when the release is packed, so check them with the rest of the config."""
+    source = PROJECT_DIR / site.app.source
+    if not source.is_dir():
+        raise ConfigError("app.source", site.app.source, f"a directory holding a Django project, relative to {PROJECT_DIR}")
+    if not (source / site.app.requirements).is_file():
+        raise ConfigError("app.requirements", site.app.requirements, f"a pinned requirements file inside {source}")

@@ -98,6 +98,8 @@ class FakeCloud(pulumi.runtime.Mocks):
             state.update(ip="203.0.113.10", load_balancer_urn=f"do:loadbalancer:{rid}")
         elif kind == "Volume":
             state.update(volume_urn=f"do:volume:{rid}")
+        elif kind == "Command":
+            state.update(stdout="", stderr="")
         elif kind == "SshKey":
             digest = hashlib.md5(str(args.inputs.get("publicKey", "")).encode()).hexdigest()
             state.update(fingerprint=":".join(digest[i:i + 2] for i in range(0, 32, 2)))

@@ -17,6 +17,7 @@ from collections import defaultdict
 
 from components.config import SECRETS, ConfigError
 from offline.harness import Run, run_program, stack_config
+from offline.keys import new_deploy_key
 
 DROPLET = "digitalocean:index/droplet:Droplet"
 FIREWALL = "digitalocean:index/firewall:Firewall"
@@ -76,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     throwaway = {key: secrets.token_urlsafe(24) for key in SECRETS}
+    throwaway["sshPrivateKey"] = new_deploy_key()[0]
     try:
         run = run_program(stack_config(args.stack), throwaway, stack=args.stack)
     except FileNotFoundError:

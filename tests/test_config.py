@@ -11,9 +11,11 @@ from hypothesis import strategies as st
 from components.config import LAYOUTS, ROLES, ConfigError, MissingSecretError, parse_config
 from components.sizes import REGIONS, SIZES
 from offline.harness import Run, run_program, stack_config
+from offline.keys import new_deploy_key
 
 BASE = stack_config("split")
-SECRETS = {"dbPassword": "pw", "secretKey": "sk"}
+DEPLOY_KEY, DEPLOY_PUBLIC = new_deploy_key()
+SECRETS = {"dbPassword": "pw", "secretKey": "sk", "sshPrivateKey": DEPLOY_KEY}
 
 
 def bad(**changes) -> dict:
@@ -85,7 +87,7 @@ CASES = [
 @pytest.mark.parametrize("label, config, key, value, allowed", CASES, ids=[c[0] for c in CASES])
 def test_bad_config_names_key_value_and_what_is_allowed(label, config, key, value, allowed):
     with pytest.raises(ConfigError) as err:
-        parse_config(config, "test")
+        parse_config(config, "test", DEPLOY_PUBLIC)
     message = str(err.value)
     assert err.value.key == key
     assert f"django-tiers:{key} " in message
@@ -111,15 +113,16 @@ def test_missing_secret_prints_the_command_to_set_it(secret):
 
 
 def test_defaults():
-    config = parse_config({"adminCidrs": BASE["adminCidrs"], "sshPublicKeys": BASE["sshPublicKeys"]}, "s")
+    config = parse_config({"adminCidrs": BASE["adminCidrs"]}, "s", DEPLOY_PUBLIC)
     assert (config.layout, config.region, config.image) == ("onebox", "nyc3", "debian-12-x64")
     assert [(g.name, g.roles, g.count) for g in config.groups] == [("box", ROLES, 1)]
     assert config.load_balancer is False and config.domain is None
+    assert config.ssh_public_keys == (DEPLOY_PUBLIC,)
 
 
 @pytest.mark.parametrize("layout, web, expected", [("split", 1, False), ("split", 2, True), ("pool", 1, True)])
 def test_load_balancer_default_follows_public_tier(layout, web, expected):
-    config = parse_config(bad(layout=layout, tiers={"web": {"count": web}}), "s")
+    config = parse_config(bad(layout=layout, tiers={"web": {"count": web}}), "s", DEPLOY_PUBLIC)
     assert config.load_balancer is expected
 
 
@@ -127,7 +130,7 @@ def test_load_balancer_default_follows_public_tier(layout, web, expected):
 @given(layout=st.text(min_size=1, max_size=12).filter(lambda s: s not in LAYOUTS))
 def test_any_unknown_layout_is_refused(layout):
     with pytest.raises(ConfigError) as err:
-        parse_config(bad(layout=layout), "s")
+        parse_config(bad(layout=layout), "s", DEPLOY_PUBLIC)
     assert err.value.key == "layout" and repr(layout) in str(err.value)
 
 
@@ -135,7 +138,7 @@ def test_any_unknown_layout_is_refused(layout):
 @given(role=st.sampled_from(["web", "app", "cache"]), count=st.integers(max_value=0))
 def test_any_count_below_one_is_refused(role, count):
     with pytest.raises(ConfigError) as err:
-        parse_config(bad(tiers={role: {"count": count}}), "s")
+        parse_config(bad(tiers={role: {"count": count}}), "s", DEPLOY_PUBLIC)
     assert err.value.key == f"tiers.{role}.count" and str(count) in str(err.value)
 
 
@@ -143,7 +146,7 @@ def test_any_count_below_one_is_refused(role, count):
 @given(size=st.text(max_size=20).filter(lambda s: s not in SIZES))
 def test_any_unknown_size_is_refused_with_the_known_ones(size):
     with pytest.raises(ConfigError) as err:
-        parse_config(bad(tiers={"db": {"size": size}}), "s")
+        parse_config(bad(tiers={"db": {"size": size}}), "s", DEPLOY_PUBLIC)
     assert err.value.key == "tiers.db.size"
     assert all(slug in str(err.value) for slug in SIZES)
 
@@ -152,7 +155,7 @@ def test_any_unknown_size_is_refused_with_the_known_ones(size):
 @given(region=st.text(max_size=8).filter(lambda s: s not in REGIONS))
 def test_any_unknown_region_is_refused(region):
     with pytest.raises(ConfigError) as err:
-        parse_config(bad(region=region), "s")
+        parse_config(bad(region=region), "s", DEPLOY_PUBLIC)
     assert err.value.key == "region"
 
 
@@ -166,10 +169,10 @@ def test_admin_cidrs_accept_only_networks(cidr):
     except ValueError:
         valid = False
     if valid:
-        assert parse_config(bad(adminCidrs=[cidr]), "s").admin_cidrs == (str(ipaddress.ip_network(cidr)),)
+        assert parse_config(bad(adminCidrs=[cidr]), "s", DEPLOY_PUBLIC).admin_cidrs == (str(ipaddress.ip_network(cidr)),)
     else:
         with pytest.raises(ConfigError) as err:
-            parse_config(bad(adminCidrs=[cidr]), "s")
+            parse_config(bad(adminCidrs=[cidr]), "s", DEPLOY_PUBLIC)
         assert err.value.key == "adminCidrs[0]"
 
 
@@ -194,9 +197,9 @@ def test_custom_layouts_are_accepted_exactly_when_well_formed(groups):
         and groups[carriers["db"][0]]["count"] == 1
     )
     if well_formed:
-        parsed = parse_config(config, "s")
+        parsed = parse_config(config, "s", DEPLOY_PUBLIC)
         assert {g.name: g.count for g in parsed.groups} == {g: s["count"] for g, s in groups.items()}
     else:
         with pytest.raises(ConfigError) as err:
-            parse_config(config, "s")
+            parse_config(config, "s", DEPLOY_PUBLIC)
         assert str(err.value).startswith("config django-tiers:")

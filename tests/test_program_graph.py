@@ -8,13 +8,16 @@ from pathlib import Path
 import pytest
 
 from offline.harness import STACKS, Run, run_program, stack_config
+from offline.keys import new_deploy_key
 
 DROPLET = "digitalocean:index/droplet:Droplet"
 FIREWALL = "digitalocean:index/firewall:Firewall"
 LB = "digitalocean:index/loadBalancer:LoadBalancer"
 VOLUME = "digitalocean:index/volume:Volume"
 VPC = "digitalocean:index/vpc:Vpc"
-CANARY = {"dbPassword": "canary-db-7c1f0e", "secretKey": "canary-key-93ab42"}
+DEPLOY_KEY, DEPLOY_PUBLIC = new_deploy_key()
+CANARY = {"dbPassword": "canary-db-7c1f0e", "secretKey": "canary-key-93ab42", "sshPrivateKey": DEPLOY_KEY}
+CANARY_VALUES = ("canary-db-7c1f0e", "canary-key-93ab42", DEPLOY_KEY.splitlines()[1])
 DROPLET_REPLACE_INPUTS = ("userData", "image", "region", "vpcUuid", "sshKeys", "monitoring")
 STACK_NAMES = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS.glob("Pulumi.*.yaml"))
 
@@ -183,14 +186,14 @@ def test_secrets_reach_no_user_data_and_no_plain_output(stack_run, preview):
     stack, _ = stack_run
     result = run(stack_config(stack), stack=stack, preview=preview)
     for d in result.of_type(DROPLET):
-        for canary in CANARY.values():
+        for canary in CANARY_VALUES:
             assert canary not in d.inputs["userData"]
     plain_outputs = json.dumps({k: v for k, v in result.outputs.items() if k not in result.secret_outputs})
     for r in result.resources:
         plain_inputs = json.dumps({k: v for k, v in r.inputs.items() if k not in r.secret_inputs}, default=str)
-        for canary in CANARY.values():
+        for canary in CANARY_VALUES:
             assert canary not in plain_inputs, r.name
-    for canary in CANARY.values():
+    for canary in CANARY_VALUES:
         assert canary not in plain_outputs
 
 

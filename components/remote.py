@@ -1,0 +1,66 @@
+"""Day-2 steps as pulumi-command resources: how every step reaches its node.
+
+Steps update in place: what changes with scale or with a release goes in the
+command line or on stdin, never in `triggers` or `connection`, which would
+replace the step. Secrets go on stdin only, and a step that reads one keeps
+its output out of the logs and marks it secret.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pulumi
+from pulumi_command import remote
+
+import steps
+from components import paths
+
+PER_DIAL_TIMEOUT_SECONDS = 10
+DIAL_ATTEMPTS = 60
+"""A fresh droplet takes a minute or so to start sshd: keep dialling for up to ten."""
+
+
+def connection(host: pulumi.Input[str], private_key: pulumi.Output[str]) -> remote.ConnectionArgs:
+    return remote.ConnectionArgs(
+        host=host,
+        user=paths.ADMIN_USER,
+        private_key=private_key,
+        dial_error_limit=DIAL_ATTEMPTS,
+        per_dial_timeout=PER_DIAL_TIMEOUT_SECONDS,
+    )
+
+
+def step_line(name: str, env: Mapping[str, pulumi.Input[str]] | None = None) -> pulumi.Output[str]:
+    """Run step `name` as root with its whole text in the line, so a new script text re-runs it."""
+    return pulumi.Output.all(**(env or {})).apply(lambda values: f"sudo {steps.inline_command(name, values)}")
+
+
+def step(
+    resource_name: str,
+    conn: remote.ConnectionArgs,
+    create: pulumi.Input[str],
+    parent: pulumi.Resource,
+    after: Sequence[pulumi.Resource] = (),
+    stdin: pulumi.Input[str] | None = None,
+    secret: bool = False,
+    log_stdout: bool = True,
+) -> remote.Command:
+    """One remote step; `secret` when stdin holds a secret, `log_stdout` False when stdout is data."""
+    if secret:
+        logging = remote.Logging.NONE
+    else:
+        logging = remote.Logging.STDOUT_AND_STDERR if log_stdout else remote.Logging.STDERR
+    return remote.Command(
+        resource_name,
+        connection=conn,
+        create=create,
+        stdin=stdin,
+        add_previous_output_in_env=False,
+        logging=logging,
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            depends_on=list(after),
+            additional_secret_outputs=["stdout", "stderr"] if secret else None,
+        ),
+    )
