@@ -117,6 +117,30 @@ def _holds_secret(value: Any) -> bool:
     return False
 
 
+def _plain(value: Any) -> Any:
+    """Inputs as comparable data: assets and archives by what they point at, not by object identity."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if isinstance(value, (pulumi.FileAsset, pulumi.FileArchive)):
+        return {type(value).__name__: str(value.path)}
+    if isinstance(value, pulumi.StringAsset):
+        return {"StringAsset": value.text}
+    return value
+
+
+def reveal(value: Any) -> Any:
+    """A recorded input with its secret wrappers taken off, for tests that must read inside."""
+    if isinstance(value, dict):
+        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
+            return reveal(value["value"])
+        return {k: reveal(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [reveal(v) for v in value]
+    return value
+
+
 def _secret_keys(struct: Any) -> frozenset[str]:
     """Top-level inputs that carry a Pulumi secret anywhere inside them."""
     return frozenset(k for k, v in json_format.MessageToDict(struct).items() if _holds_secret(v))
@@ -141,7 +165,7 @@ class RecordingMonitor(mocks.MockMonitor):
                     id=response.id,
                     parent=request.parent,
                     custom=request.custom,
-                    inputs=rpc.deserialize_properties(request.object),
+                    inputs=_plain(rpc.deserialize_properties(request.object)),
                     outputs=dict(state),
                     protect=request.protect,
                     dependencies=tuple(sorted(request.dependencies)),

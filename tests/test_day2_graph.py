@@ -1,0 +1,169 @@
+"""The day-2 steps in the graph: what scaling and releases touch, the order steps run in, where secrets go."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from offline.harness import ROOT, Registration, Run, reveal, run_program, stack_config
+from offline.keys import new_deploy_key
+
+COMMAND = "command:remote:Command"
+COPY = "command:remote:CopyToRemote"
+DROPLET = "digitalocean:index/droplet:Droplet"
+DEPLOY_KEY, _ = new_deploy_key()
+CANARY = {"dbPassword": "canary-db-5d2e91", "secretKey": "canary-key-0b7f3c", "sshPrivateKey": DEPLOY_KEY}
+CANARY_VALUES = ("canary-db-5d2e91", "canary-key-0b7f3c", DEPLOY_KEY.splitlines()[1])
+STEP_TYPES = (COMMAND, COPY)
+
+
+def run(config: dict, stack: str = "pool") -> Run:
+    return run_program(config, CANARY, stack=stack)
+
+
+def steps_of(result: Run) -> dict[str, Registration]:
+    return {r.urn: r for r in result.resources if r.type in STEP_TYPES}
+
+
+def changed(before: Run, after: Run) -> tuple[set[str], set[str]]:
+    """Names of resources in both runs whose inputs changed, and whose ordering links changed."""
+    old = {r.urn: r for r in before.resources}
+    new = {r.urn: r for r in after.resources}
+    both = old.keys() & new.keys()
+    inputs = {new[u].name for u in both if old[u].inputs != new[u].inputs}
+    links = {new[u].name for u in both if old[u].dependencies != new[u].dependencies}
+    return inputs, links
+
+
+def with_app_count(count: int) -> dict:
+    config = json.loads(json.dumps(stack_config("pool")))
+    config["tiers"]["app"]["count"] = count
+    return config
+
+
+def test_scaling_app_adds_one_node_and_only_touches_upstreams():
+    before, after = run(with_app_count(3)), run(with_app_count(4))
+    added = {r.name for r in after.resources} - {r.name for r in before.resources}
+    assert {n for n in added if n.startswith("app-4")} == {
+        "app-4", "app-4-ready", "app-4-upload", "app-4-release", "app-4-env", "app-4-activate", "app-4-in-project",
+    }
+    assert added == {n for n in added if n.startswith("app-4")}
+    assert not {r.name for r in before.resources} - {r.name for r in after.resources}
+    inputs, links = changed(before, after)
+    assert inputs == {"web-1-upstream", "web-2-upstream"}
+    assert links <= {"web-1-upstream", "web-2-upstream"}
+    old = {r.urn: r for r in before.resources}
+    for r in after.resources:
+        if r.name in inputs:
+            for key in ("triggers", "connection"):
+                assert r.inputs.get(key) == old[r.urn].inputs.get(key), (r.name, key)
+            assert "10." in r.inputs["create"]
+
+
+def test_new_release_changes_only_release_steps(tmp_path):
+    source = tmp_path / "app"
+    shutil.copytree(ROOT / "demo", source, ignore=shutil.ignore_patterns("__pycache__"))
+    base = stack_config("pool")
+    before = run({**base, "app": {"source": str(source)}})
+    (source / "counter" / "static" / "counter" / "site.css").write_text("body { color: teal; }\n")
+    after = run({**base, "app": {"source": str(source)}})
+    inputs, links = changed(before, after)
+    release_steps = {
+        f"{n}-{s}" for n in ("app-1", "app-2", "app-3") for s in ("upload", "release", "activate")
+    } | {"migrate", "collectstatic", "static-export", "web-1-static", "web-2-static"}
+    assert inputs, "a new release changed nothing"
+    assert inputs <= release_steps
+    assert {"migrate", "collectstatic", "app-1-activate", "app-1-release"} <= inputs
+    assert not links
+    for d in after.of_type(DROPLET):
+        assert d.inputs == before.one(DROPLET, d.name).inputs
+
+
+def _ancestors(result: Run, urn: str) -> set[str]:
+    by_urn = {r.urn: r for r in result.resources}
+    seen, todo = set(), [urn]
+    while todo:
+        for dep in by_urn[todo.pop()].dependencies:
+            if dep not in seen and dep in by_urn:
+                seen.add(dep)
+                todo.append(dep)
+    return {by_urn[u].name for u in seen}
+
+
+@pytest.mark.parametrize("stack", ["onebox", "dbsplit", "split", "pool", "custom"])
+def test_steps_run_in_order(stack):
+    result = run(stack_config(stack), stack=stack)
+    steps = steps_of(result)
+    droplets = [d.name for d in result.of_type(DROPLET)]
+    for urn, s in steps.items():
+        node = next((d for d in droplets if s.name.startswith(f"{d}-")), None)
+        if s.name.endswith("-ready"):
+            assert node in _ancestors(result, urn)
+        elif node:
+            assert f"{node}-ready" in _ancestors(result, urn), s.name
+    names = {s.name: urn for urn, s in steps.items()}
+    assert "db-setup" in _ancestors(result, names["migrate"])
+    assert "pgdata-attachment" in _ancestors(result, names["db-setup"])
+    activations = sorted((n for n in names if n.endswith("-activate")), key=lambda n: droplets.index(n[: -len("-activate")]))
+    assert "migrate" in _ancestors(result, names[activations[0]])
+    for earlier, later in zip(activations, activations[1:]):
+        assert earlier in _ancestors(result, names[later])
+    for upstream in (n for n in names if n.endswith("-upstream")):
+        assert set(activations) <= _ancestors(result, names[upstream])
+    for static in (n for n in names if n.endswith("-static")):
+        assert "collectstatic" in _ancestors(result, names[static])
+
+
+def _holds_canary(value) -> bool:
+    text = json.dumps(value, default=str)
+    return any(c in text for c in CANARY_VALUES)
+
+
+@pytest.mark.parametrize("stack", ["onebox", "pool", "custom"])
+def test_secrets_travel_only_on_stdin_of_quiet_steps(stack):
+    result = run(stack_config(stack), stack=stack)
+    carriers = []
+    for s in steps_of(result).values():
+        for key in ("create", "update", "delete", "environment", "triggers"):
+            assert not _holds_canary(s.inputs.get(key)), (s.name, key)
+        assert not _holds_canary(s.outputs.get("stdout")) and not _holds_canary(s.outputs.get("stderr"))
+        if _holds_canary(s.inputs.get("stdin")):
+            carriers.append(s.name)
+            assert "stdin" in s.secret_inputs, s.name
+            assert s.inputs.get("logging") == "none", s.name
+            assert {"stdout", "stderr"} <= set(s.additional_secret_outputs), s.name
+    assert "db-setup" in carriers and any(c.endswith("-env") for c in carriers)
+    for r in result.resources:
+        plain = {k: v for k, v in r.inputs.items() if k not in r.secret_inputs}
+        assert not _holds_canary(plain), r.name
+
+
+def test_every_app_node_gets_the_same_environment():
+    result = run(stack_config("pool"))
+    env_steps = [s for s in steps_of(result).values() if s.name.endswith("-env")]
+    assert len(env_steps) == 3
+    assert len({reveal(s.inputs["stdin"]) for s in env_steps}) == 1
+    env = reveal(env_steps[0].inputs["stdin"])
+    db = result.one(DROPLET, "db-1").outputs["ipv4_address_private"]
+    cache = result.one(DROPLET, "cache-1").outputs["ipv4_address_private"]
+    assert f"@{db}:5432/django" in env and f"CACHE_LOCATIONS={cache}:11211" in env
+    assert "SECRET_KEY=canary-key-0b7f3c" in env
+
+
+def test_colocated_services_are_reached_on_loopback():
+    result = run(stack_config("onebox"), stack="onebox")
+    env = reveal(next(s for s in steps_of(result).values() if s.name == "box-1-env").inputs["stdin"])
+    assert "@127.0.0.1:5432/" in env and "CACHE_LOCATIONS=127.0.0.1:11211" in env
+    upstream = next(s for s in steps_of(result).values() if s.name == "box-1-upstream")
+    assert "UPSTREAMS=127.0.0.1:8000" in upstream.inputs["create"]
+
+
+def test_release_archive_is_reproducible(tmp_path):
+    from components.release import build_release
+
+    a = build_release(ROOT / "demo", tmp_path / "a")
+    b = build_release(ROOT / "demo", tmp_path / "b")
+    assert a.name == b.name and Path(a.archive).read_bytes() == Path(b.archive).read_bytes()
