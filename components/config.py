@@ -155,10 +155,19 @@ def parse_config(raw: Mapping[str, object], stack: str, deploy_key: str | None =
     )
 
 
-def check_secrets(present: set[str]) -> None:
+SECRET_SHAPES: dict[str, tuple[str, str]] = {
+    "dbPassword": (r"[!-~]{8,}", "at least 8 printable ASCII characters without spaces"),
+    "secretKey": (r"[ -~]{16,}", "at least 16 printable ASCII characters on one line"),
+}
+
+
+def check_secrets(values: Mapping[str, str | None]) -> None:
+    """Every secret is set and has a shape the nodes can take; a bad one is named, never shown."""
     for key in SECRETS:
-        if key not in present:
+        if not values.get(key):
             raise MissingSecretError(key)
+        if key in SECRET_SHAPES and not re.fullmatch(SECRET_SHAPES[key][0], values[key]):
+            raise ConfigError(key, "<secret, not shown>", SECRET_SHAPES[key][1])
 
 
 def _one_of(raw: Mapping[str, object], key: str, default: str, allowed: tuple[str, ...]) -> str:

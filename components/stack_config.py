@@ -57,7 +57,7 @@ def read_stack_config() -> tuple[SiteConfig, Secrets]:
             continue
         raw[key] = _decode(key, cfg.get(key))
     plain = {key: runtime_config.get_config(f"{NAMESPACE}:{key}") for key in SECRETS}
-    check_secrets({key for key, value in plain.items() if value})
+    check_secrets(plain)
     site = parse_config(raw, pulumi.get_stack(), deploy_public_key(plain["sshPrivateKey"]))
     _check_app_source(site)
     return site, Secrets(

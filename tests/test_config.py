@@ -15,7 +15,7 @@ from offline.keys import new_deploy_key
 
 BASE = stack_config("split")
 DEPLOY_KEY, DEPLOY_PUBLIC = new_deploy_key()
-SECRETS = {"dbPassword": "pw", "secretKey": "sk", "sshPrivateKey": DEPLOY_KEY}
+SECRETS = {"dbPassword": "pw-4f1c9a27", "secretKey": "sk-0123456789abcdef", "sshPrivateKey": DEPLOY_KEY}
 
 
 def bad(**changes) -> dict:
@@ -104,7 +104,25 @@ def test_bad_config_stops_the_program_before_any_resource(label, config, key, va
     assert run.resources == []
 
 
-@pytest.mark.parametrize("secret", ["dbPassword", "secretKey"])
+@pytest.mark.parametrize(
+    "secret, value, allowed",
+    [
+        ("dbPassword", "short", "at least 8 printable ASCII"),
+        ("dbPassword", "has a space in it", "without spaces"),
+        ("secretKey", "two\nlines-0123456789", "on one line"),
+        ("sshPrivateKey", "-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n", "unencrypted OpenSSH or PEM private key"),
+    ],
+)
+def test_bad_secret_is_named_but_never_shown(secret, value, allowed):
+    run = Run()
+    with pytest.raises(ConfigError) as err:
+        run_program(BASE, {**SECRETS, secret: value}, stack="test", run=run)
+    assert err.value.key == secret and allowed in str(err.value)
+    assert value not in str(err.value) and "nope" not in str(err.value)
+    assert run.resources == []
+
+
+@pytest.mark.parametrize("secret", ["dbPassword", "secretKey", "sshPrivateKey"])
 def test_missing_secret_prints_the_command_to_set_it(secret):
     secrets = {k: v for k, v in SECRETS.items() if k != secret}
     with pytest.raises(MissingSecretError) as err:
