@@ -5,14 +5,16 @@ STACK ?= onebox
 PYTHON ?= python3
 VENV := venv
 PY := $(VENV)/bin/python
-DEBIAN_PACKAGES := cloud-init nginx-light shellcheck memcached postgresql-15 \
-	systemd-container debootstrap iproute2 nftables curl
+# Tools the tests check rendered files with, the real services the step
+# scripts run against, and what the local cloud boots machines with.
+DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresql-15 \
+	python3-venv curl util-linux tar gzip \
+	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client
 
 .PHONY: plan test system-deps
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
@@ -23,5 +25,8 @@ system-deps:
 plan: $(VENV)/.installed
 	$(PY) -m offline.plan $(STACK)
 
+# The local cloud shares host state (bridges, namespaces), so its tests run
+# on their own after the rest, which run two at a time.
 test: system-deps $(VENV)/.installed
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 -m "not localcloud"
+	$(PY) -m pytest -m localcloud
