@@ -32,8 +32,6 @@ FILE_DIR = "files"
 BASE_FRAGMENT = "base"
 
 SYSTEMD_UNIT_DIR = "/etc/systemd/system"
-NODE_ENV_SCRIPT = "/usr/local/sbin/django-tiers-node-env"
-PGDATA_SCRIPT = "/usr/local/sbin/django-tiers-pgdata"
 NGINX_SITE_FILE = "/etc/nginx/conf.d/django-tiers.conf"
 STATIC_ACCESS_LOG = "/var/log/nginx/django-tiers-static.log"
 MEMCACHED_DROPIN = f"{SYSTEMD_UNIT_DIR}/memcached.service.d/django-tiers.conf"
@@ -103,8 +101,8 @@ def _context(node: Node, topology: Topology) -> dict[str, Any]:
         "forwarded_allow_ips": "*" if bind.get("app") == PRIVATE else LOOPBACK_ADDRESS,
         "node_env_before": [ROLE_SERVICES[r] for r, b in bind.items() if b == PRIVATE],
         "unit_dir": SYSTEMD_UNIT_DIR,
-        "node_env_script": NODE_ENV_SCRIPT,
-        "pgdata_script": PGDATA_SCRIPT,
+        "node_env_script": paths.NODE_ENV_SCRIPT,
+        "pgdata_script": paths.PGDATA_SCRIPT,
         "nginx_site": NGINX_SITE_FILE,
         "static_access_log": STATIC_ACCESS_LOG,
         "memcached_dropin": MEMCACHED_DROPIN,

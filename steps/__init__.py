@@ -30,8 +30,6 @@ STEPS: tuple[str, ...] = (
     "web-upstream.sh",
     "web-static.sh",
 )
-REMOTE_DIR = "/usr/local/lib/django-tiers/steps"
-PGDATA_SCRIPT = "/usr/local/sbin/django-tiers-pgdata"
 INSTALLED_MARK = ".django-tiers-installed"
 
 _VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
@@ -48,7 +46,7 @@ def render(name: str) -> str:
     if name not in STEPS:
         raise ValueError(f"unknown step {name!r}; steps are {', '.join(STEPS)}")
     return _JINJA.get_template(f"{name}.j2").render(
-        paths=paths, app_port=APP_PORT, pgdata_script=PGDATA_SCRIPT, installed_mark=INSTALLED_MARK
+        paths=paths, app_port=APP_PORT, pgdata_script=paths.PGDATA_SCRIPT, installed_mark=INSTALLED_MARK
     )
 
 
@@ -63,28 +61,12 @@ def write_all(directory: Path) -> dict[str, Path]:
     return written
 
 
-def remote_path(name: str) -> str:
-    """Where step `name` is copied on a node."""
-    if name not in STEPS:
-        raise ValueError(f"unknown step {name!r}")
-    return f"{REMOTE_DIR}/{name}"
-
-
 def _assignments(env: Mapping[str, str] | None) -> list[str]:
     settings = dict(env or {})
     bad = [key for key in settings if not _VARIABLE.match(key)]
     if bad:
         raise ValueError(f"not environment variable names: {', '.join(bad)}")
     return [f"{key}={shlex.quote(value)}" for key, value in sorted(settings.items())]
-
-
-def command(name: str, env: Mapping[str, str] | None = None) -> str:
-    """The line that runs a step already copied to remote_path(name).
-
-    Non-secret settings go as VAR=value; secrets never go here: they are the
-    command's stdin.
-    """
-    return " ".join([*_assignments(env), "bash", shlex.quote(remote_path(name))])
 
 
 def inline_command(name: str, env: Mapping[str, str] | None = None) -> str:

@@ -48,7 +48,8 @@ def test_strict_mode_and_no_template_left(rendered: dict[str, Path], name: str) 
         ("app-activate.sh", "APP_UNIT", paths.APP_UNIT),
         ("web-upstream.sh", "NGINX_UPSTREAM_FILE", paths.NGINX_UPSTREAM_FILE),
         ("web-static.sh", "STATIC_ROOT", paths.STATIC_ROOT),
-        ("db-setup.sh", "PGDATA_SCRIPT", steps.PGDATA_SCRIPT),
+        ("db-setup.sh", "PGDATA_SCRIPT", paths.PGDATA_SCRIPT),
+        ("app-activate.sh", "STATE_FILE", paths.ACTIVATION_STATE_FILE),
     ],
 )
 def test_defaults_come_from_the_path_conventions(name: str, variable: str, value: str) -> None:
@@ -64,15 +65,15 @@ def test_unknown_step_is_refused() -> None:
         steps.render("deploy-everything.sh")
 
 
-def test_command_quotes_settings_and_names_the_remote_script() -> None:
-    line = steps.command("app-release.sh", {"RELEASE": "abc 123", "REQUIREMENTS": "req's.txt"})
+def test_inline_command_quotes_settings_and_carries_the_script() -> None:
+    line = steps.inline_command("app-release.sh", {"RELEASE": "abc 123", "REQUIREMENTS": "req's.txt"})
     words = shlex.split(line)
-    assert words == ["RELEASE=abc 123", "REQUIREMENTS=req's.txt", "bash", f"{steps.REMOTE_DIR}/app-release.sh"]
+    assert words == ["RELEASE=abc 123", "REQUIREMENTS=req's.txt", "bash", "-c", steps.render("app-release.sh"), "app-release.sh"]
 
 
-def test_command_refuses_bad_variable_names() -> None:
+def test_inline_command_refuses_bad_variable_names() -> None:
     with pytest.raises(ValueError, match="not environment variable names"):
-        steps.command("migrate.sh", {"RELEASE; rm -rf /": "x"})
+        steps.inline_command("migrate.sh", {"RELEASE; rm -rf /": "x"})
 
 
 def test_inline_command_runs_the_step_through_a_shell(tmp_path: Path) -> None:

@@ -20,9 +20,7 @@ from components.userdata import (
     AUTO_UPGRADES_FILE,
     MEMCACHED_DROPIN,
     NGINX_SITE_FILE,
-    NODE_ENV_SCRIPT,
     PG_HBA_STAGED,
-    PGDATA_SCRIPT,
     POSTGRES_DROPIN,
     SSHD_DROPIN,
     STATIC_ACCESS_LOG,
@@ -156,9 +154,9 @@ def test_node_env_unit_runs_script_before_private_services(render_topology: Buil
     for node in topology.nodes:
         files = rendered_files(node, topology)
         unit = files[f"{SYSTEMD_UNIT_DIR}/{paths.NODE_ENV_UNIT}"]
-        assert f"ExecStart={NODE_ENV_SCRIPT} {topology.config.vpc_cidr}" in unit
-        assert f"ip -o -4 addr show to \"$cidr\"" in files[NODE_ENV_SCRIPT]
-        assert paths.NODE_ENV_FILE in files[NODE_ENV_SCRIPT]
+        assert f"ExecStart={paths.NODE_ENV_SCRIPT} {topology.config.vpc_cidr}" in unit
+        assert f"ip -o -4 addr show to \"$cidr\"" in files[paths.NODE_ENV_SCRIPT]
+        assert paths.NODE_ENV_FILE in files[paths.NODE_ENV_SCRIPT]
         if "app" in node.roles:
             assert f"Before={paths.APP_UNIT}" in unit
         if "cache" in node.roles:
@@ -268,13 +266,13 @@ def test_db_cluster_is_kept_off_the_root_disk(render_layout: str, render_topolog
     assert f"postgresql-{paths.PG_VERSION}" in doc["packages"]
     assert ["systemctl", "start", "--no-block", paths.PGDATA_UNIT] in doc["runcmd"]
     files = rendered_files(node, topology)
-    script = files[PGDATA_SCRIPT]
+    script = files[paths.PGDATA_SCRIPT]
     assert f"readonly device=/dev/disk/by-id/scsi-0DO_Volume_{topology.volume_name}\n" in script
     assert "ext4 defaults,nofail,discard 0 2" in script
     assert "mountpoint -q" in script and "pg_createcluster" in script
     assert f"readonly data_dir={paths.PG_DATA_DIR}\n" in script
     unit = files[f"{SYSTEMD_UNIT_DIR}/{paths.PGDATA_UNIT}"]
-    assert f"ExecStart={PGDATA_SCRIPT}" in unit and "Restart=on-failure" in unit
+    assert f"ExecStart={paths.PGDATA_SCRIPT}" in unit and "Restart=on-failure" in unit
     assert f"RequiresMountsFor={paths.PG_MOUNT}" in files[POSTGRES_DROPIN]
 
 
@@ -287,7 +285,7 @@ def test_db_listens_and_admits_per_bind(render_layout: str, render_topology: Bui
     expected = ["127.0.0.1/32", "::1/128"] + ([topology.config.vpc_cidr] if private else [])
     assert hba_hosts == expected
     assert all(line.split()[-1] == "scram-sha-256" for line in files[PG_HBA_STAGED].splitlines() if line.startswith("host"))
-    script = files[PGDATA_SCRIPT]
+    script = files[paths.PGDATA_SCRIPT]
     assert ('listen="127.0.0.1,$PRIVATE_IP"' in script) == private
     tuning = tune(node.size, node.roles)
     staged = files[f"{paths.CONFIG_DIR}/postgresql.conf"]
@@ -301,7 +299,7 @@ def test_roles_bring_only_their_own_pieces(render_topology: Build) -> None:
         "web": NGINX_SITE_FILE,
         "app": APP_UNIT_PATH,
         "cache": MEMCACHED_DROPIN,
-        "db": PGDATA_SCRIPT,
+        "db": paths.PGDATA_SCRIPT,
     }
     for node in topology.nodes:
         files = rendered_files(node, topology)
