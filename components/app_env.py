@@ -26,6 +26,7 @@ def render_app_env(
     db_host: str,
     cache_hosts: Sequence[str],
     allowed_hosts: Sequence[str],
+    domain: str | None,
     db_password: str,
     secret_key: str,
 ) -> str:
@@ -37,7 +38,8 @@ def render_app_env(
         database_url=database_url(db_host, db_password),
         cache_locations=",".join(f"{h}:{MEMCACHED_PORT}" for h in sorted(set(cache_hosts))),
         secret_key=secret_key,
-        allowed_hosts=",".join(sorted(set(allowed_hosts))),
+        allowed_hosts=",".join(sorted({*allowed_hosts, *([domain] if domain else [])})),
+        csrf_trusted_origins=f"https://{domain}" if domain else "",
         static_root=paths.STATIC_ROOT,
         media_root=paths.MEDIA_ROOT,
     )

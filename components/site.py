@@ -58,8 +58,7 @@ class Site(pulumi.ComponentResource):
             db_password=secrets.db_password,
             secret_key=secrets.secret_key,
         ).apply(lambda v: render_app_env(
-            cfg.app, v["db_host"], v["cache_hosts"], [*v["public"], *([cfg.domain] if cfg.domain else [])],
-            v["db_password"], v["secret_key"],
+            cfg.app, v["db_host"], v["cache_hosts"], v["public"], cfg.domain, v["db_password"], v["secret_key"],
         ))
         release = build_release(PROJECT_DIR / Path(cfg.app.source), RELEASE_DIR)
         self.app = AppTier("app", topology, carrying("app"), release, env_file, self.db.setup, child)

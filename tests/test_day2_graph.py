@@ -151,6 +151,14 @@ def test_every_app_node_gets_the_same_environment():
     cache = result.one(DROPLET, "cache-1").outputs["ipv4_address_private"]
     assert f"@{db}:5432/django" in env and f"CACHE_LOCATIONS={cache}:11211" in env
     assert "SECRET_KEY=canary-key-0b7f3c" in env
+    assert "ALLOWED_HOSTS=203.0.113.10\n" in env
+
+
+def test_a_domain_is_an_allowed_host_and_a_trusted_origin():
+    result = run({**stack_config("pool"), "domain": "www.example.com"})
+    env = reveal(next(s for s in steps_of(result).values() if s.name == "app-1-env").inputs["stdin"])
+    assert "ALLOWED_HOSTS=203.0.113.10,www.example.com\n" in env
+    assert "CSRF_TRUSTED_ORIGINS=https://www.example.com\n" in env
 
 
 def test_colocated_services_are_reached_on_loopback():
