@@ -14,6 +14,8 @@ from pathlib import Path
 
 CACHE_ENV = "LOCALCLOUD_CACHE"
 STATE_ENV = "LOCALCLOUD_STATE"
+DATA_ENV = "LOCALCLOUD_DATA"
+DEFAULT_DATA = Path("/var/lib/django-tiers/localcloud")
 DEFAULT_CACHE = Path("/var/cache/django-tiers/localcloud")
 DEFAULT_STATE = Path("/run/django-tiers-localcloud")
 ROOT_MESSAGE = (
@@ -48,6 +50,11 @@ def cache_dir() -> Path:
 def state_dir() -> Path:
     """Where running machines are recorded; lives as long as the machines do."""
     return Path(os.environ.get(STATE_ENV) or DEFAULT_STATE)
+
+
+def data_dir() -> Path:
+    """Where stacks keep their resource state, secrets and volumes; survives reboots and teardown."""
+    return Path(os.environ.get(DATA_ENV) or DEFAULT_DATA)
 
 
 def run(

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from localcloud.host import cache_dir, require_root, run, state_dir, unmount_under
+from localcloud.host import cache_dir, mounts_under, require_root, run, state_dir, unmount_under
 from localcloud.image import APT_MOUNT, WHEELHOUSE_MOUNT, Image
 from localcloud.network import Network, attach, create_network, detach
 
@@ -64,6 +64,8 @@ class MachineSpec:
     image: Image
     wheelhouse: Path | None = None
     binds: tuple[Bind, ...] = ()
+    hostname: str = ""
+    """The name the machine calls itself (a droplet's name); `name` when empty, which must be unique on the host."""
 
     @property
     def instance_id(self) -> str:
@@ -149,6 +151,7 @@ def start(spec: MachineSpec) -> MachineState:
         ]
     )
     _write_seed(root, spec)
+    _share_propagation(spec.name)
     statedir = machine_state_dir(spec.name)
     statedir.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -267,6 +270,8 @@ def teardown(name: str, timeout: float = 60) -> None:
     if machine_disk_dir(name).exists():
         unmount_under(machine_disk_dir(name))
     detach(name)
+    if (PROPAGATE_DIR / name).exists():
+        unmount_under(PROPAGATE_DIR / name)
     shutil.rmtree(PROPAGATE_DIR / name, ignore_errors=True)
     shutil.rmtree(machine_disk_dir(name), ignore_errors=True)
     shutil.rmtree(machine_state_dir(name), ignore_errors=True)
@@ -279,10 +284,25 @@ def console_tail(name: str, lines: int = 40) -> str:
     return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
 
 
+def _share_propagation(name: str) -> None:
+    """Make the machine's propagation directory a shared mount before nspawn binds it inside.
+
+    nspawn shows it in the machine as /run/host/incoming, a slave of the
+    host's copy; on a host whose / is not shared (a container, or no systemd
+    as PID 1) mounts made there later would not reach the machine otherwise.
+    """
+    directory = PROPAGATE_DIR / name
+    directory.mkdir(parents=True, exist_ok=True)
+    if not mounts_under(directory):
+        run(["mount", "--bind", str(directory), str(directory)])
+    run(["mount", "--make-shared", str(directory)])
+
+
 def _write_seed(root: Path, spec: MachineSpec) -> None:
     seed = root / SEED_DIR
     seed.mkdir(parents=True, exist_ok=True)
-    meta = yaml.safe_dump({"instance-id": spec.instance_id, "local-hostname": spec.name}, sort_keys=False)
+    hostname = spec.hostname or spec.name
+    meta = yaml.safe_dump({"instance-id": spec.instance_id, "local-hostname": hostname}, sort_keys=False)
     for name, data in (("user-data", spec.user_data), ("meta-data", meta.encode())):
         path = seed / name
         path.write_bytes(data)

@@ -1,0 +1,44 @@
+"""python -m localcloud up|down <stack>: run a stack's program on this host, or take it away."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+
+from localcloud.host import NeedsRoot, require_root
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localcloud", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    up_cmd = commands.add_parser("up", help="create or update the stack's resources on this host")
+    up_cmd.add_argument("stack", help="a stack file stacks/Pulumi.<stack>.yaml")
+    up_cmd.add_argument(
+        "--set", dest="sets", action="append", default=[], metavar="KEY.PATH=VALUE",
+        help="override a config value, e.g. tiers.app.count=3 (repeatable)",
+    )
+    down_cmd = commands.add_parser("down", help="destroy the stack's resources (the data volume is kept)")
+    down_cmd.add_argument("stack")
+    down_cmd.add_argument("--purge", action="store_true", help="also delete the data volume and the stack's secrets")
+    args = parser.parse_args(argv)
+    try:
+        require_root()
+    except NeedsRoot as error:
+        print(error, file=sys.stderr)
+        return 2
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    # Imported here: the program's modules are only needed once the checks above pass.
+    from localcloud.stack import down, node_table, up
+
+    if args.command == "up":
+        result = up(args.stack, sets=args.sets)
+        print(f"\nsite: {result.url}   ({result.seconds:.0f}s)\n")
+        print(node_table(result.nodes))
+    else:
+        down(args.stack, purge=args.purge)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

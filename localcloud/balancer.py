@@ -1,0 +1,165 @@
+"""A DigitalOcean load balancer's stand-in: HAProxy in its own namespace on the stack's bridge.
+
+It holds a VPC address (its `ip`), so the internet namespace reaches it
+through the host's routing as it reaches a droplet, and the web firewall's
+source_load_balancer_uids resolve to that address. Backends are the machines
+carrying the balancer's droplet tag; the file is rendered again on every run
+and HAProxy reloaded gracefully (-sf) when it changed, so scaling the web
+tier never drops a connection.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from ipaddress import IPv4Interface
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from localcloud.host import run
+from localcloud.network import Network, attach, detach
+
+TEMPLATES = Path(__file__).with_name("templates")
+CONFIG_FILE = "haproxy.cfg"
+PID_FILE = "haproxy.pid"
+LOG_FILE = "haproxy.log"
+
+
+class BalancerError(RuntimeError):
+    """The resource asks for something the stand-in cannot do, or HAProxy refused its configuration."""
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    protocol: str
+    port: int
+    path: str
+    interval: int
+    response_timeout: int
+    healthy: int
+    unhealthy: int
+
+
+@dataclass(frozen=True)
+class ForwardRule:
+    entry_port: int
+    target_port: int
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    address: str
+
+
+@dataclass(frozen=True)
+class BalancerSpec:
+    stack: str
+    name: str
+    droplet_tag: str
+    rules: tuple[ForwardRule, ...]
+    healthcheck: HealthCheck
+
+
+def spec_from_inputs(stack: str, inputs: Mapping[str, Any]) -> BalancerSpec:
+    """Read the LoadBalancer resource's inputs, with DigitalOcean's defaults where it leaves one out."""
+    rules = []
+    for rule in inputs.get("forwardingRules") or []:
+        if rule.get("entryProtocol") != "http" or rule.get("targetProtocol") != "http":
+            raise BalancerError(
+                f"load balancer {inputs.get('name')}: {rule.get('entryProtocol')} forwarding needs a certificate "
+                "the local cloud cannot issue; local stacks run without a domain"
+            )
+        rules.append(ForwardRule(int(rule["entryPort"]), int(rule["targetPort"])))
+    if not inputs.get("dropletTag"):
+        raise BalancerError(f"load balancer {inputs.get('name')}: only backends by dropletTag are emulated")
+    check = inputs.get("healthcheck") or {}
+    return BalancerSpec(
+        stack=stack,
+        name=str(inputs["name"]),
+        droplet_tag=str(inputs["dropletTag"]),
+        rules=tuple(rules),
+        healthcheck=HealthCheck(
+            protocol=str(check.get("protocol", "http")),
+            port=int(check.get("port", 80)),
+            path=str(check.get("path", "/")),
+            interval=int(check.get("checkIntervalSeconds", 10)),
+            response_timeout=int(check.get("responseTimeoutSeconds", 5)),
+            healthy=int(check.get("healthyThreshold", 5)),
+            unhealthy=int(check.get("unhealthyThreshold", 3)),
+        ),
+    )
+
+
+def netns_name(stack: str, name: str) -> str:
+    return f"{stack}--lb-{name}"
+
+
+def render(spec: BalancerSpec, address: IPv4Interface, servers: Sequence[Server], pidfile: Path) -> str:
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
+        trim_blocks=True, lstrip_blocks=True,
+    )
+    return env.get_template("haproxy.cfg.j2").render(
+        stack=spec.stack, name=spec.name, droplet_tag=spec.droplet_tag, rules=spec.rules,
+        healthcheck=spec.healthcheck, address=address.ip, pidfile=pidfile,
+        servers=sorted(servers, key=lambda s: s.name),
+    )
+
+
+def _pid(directory: Path) -> int | None:
+    try:
+        pid = int((directory / PID_FILE).read_text().split()[0])
+    except (FileNotFoundError, ValueError, IndexError):
+        return None
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+    except FileNotFoundError:
+        return None
+    return pid if comm == "haproxy" else None
+
+
+def ensure(
+    spec: BalancerSpec, network: Network, address: IPv4Interface, servers: Sequence[Server], directory: Path
+) -> bool:
+    """Run HAProxy for `spec` over `servers`; reload only if the configuration changed. True if it did anything."""
+    netns = netns_name(spec.stack, spec.name)
+    attach(network, netns, address)
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    config = directory / CONFIG_FILE
+    text = render(spec, address, servers, directory / PID_FILE)
+    running = _pid(directory)
+    if running is not None and config.is_file() and config.read_text() == text:
+        return False
+    candidate = directory / f"{CONFIG_FILE}.new"
+    candidate.write_text(text)
+    checked = run(["haproxy", "-c", "-q", "-f", str(candidate)], check=False)
+    if checked.returncode != 0:
+        raise BalancerError(f"haproxy rejected {candidate}: {checked.stderr.decode()}{checked.stdout.decode()}")
+    os.replace(candidate, config)
+    argv = ["ip", "netns", "exec", netns, "haproxy", "-f", str(config), "-p", str(directory / PID_FILE)]
+    if running is not None:
+        argv += ["-sf", str(running)]
+    # The daemon keeps whatever descriptors it is given: hand it a log file, not a pipe.
+    with open(directory / LOG_FILE, "ab") as log:
+        started = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, check=False)
+    if started.returncode != 0:
+        raise BalancerError(f"haproxy for {spec.name} exited {started.returncode}: see {directory / LOG_FILE}")
+    return True
+
+
+def stop(stack: str, name: str, directory: Path, timeout: float = 10) -> None:
+    """Stop HAProxy and remove the balancer's namespace."""
+    pid = _pid(directory)
+    if pid is not None:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    detach(netns_name(stack, name))

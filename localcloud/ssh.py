@@ -1,0 +1,154 @@
+"""pulumi-command's remote resources played with the system ssh client.
+
+The private key from the `connection` input goes to a 0600 file in a 0700
+directory for the length of one call; secrets travel only on stdin; every
+text that may be shown (errors, stderr) has the stack's secret values
+masked first. A fresh machine is dialled until sshd answers, as the
+provider does with dialErrorLimit and perDialTimeout.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shlex
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+
+SSH_DIAL_FAILED = 255
+UNLIMITED_DIAL_SECONDS = 600.0
+MASK = "[secret]"
+_DIAL_ERRORS = (
+    "connection refused", "connection timed out", "no route to host", "connection reset",
+    "kex_exchange_identification", "connection closed", "operation timed out", "network is unreachable",
+)
+
+
+class RemoteError(RuntimeError):
+    """A remote command exited non-zero, or the host could not be reached; the text is already masked."""
+
+
+@dataclass(frozen=True)
+class Connection:
+    host: str
+    user: str
+    port: int
+    private_key: str = field(repr=False)
+    dial_error_limit: int
+    per_dial_timeout: int
+
+    def describe(self) -> str:
+        return f"{self.user}@{self.host}:{self.port}"
+
+
+def connection_from_inputs(inputs: Mapping[str, Any]) -> Connection:
+    conn = inputs["connection"]
+    if not conn.get("privateKey"):
+        raise RemoteError(f"connection to {conn.get('host')}: only privateKey authentication is emulated")
+    return Connection(
+        host=str(conn["host"]),
+        user=str(conn.get("user") or "root"),
+        port=int(conn.get("port") or 22),
+        private_key=str(conn["privateKey"]),
+        dial_error_limit=int(conn.get("dialErrorLimit") if conn.get("dialErrorLimit") is not None else 10),
+        per_dial_timeout=int(conn.get("perDialTimeout") or 15),
+    )
+
+
+def mask(text: str, secrets: Sequence[str]) -> str:
+    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+        text = text.replace(secret, MASK)
+    return text
+
+
+@contextmanager
+def _key_file(private_key: str) -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="localcloud-ssh-") as directory:
+        path = Path(directory) / "id"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(private_key.strip() + "\n")
+        yield path
+
+
+def _ssh_argv(conn: Connection, key: Path) -> list[str]:
+    return [
+        "ssh", "-i", str(key), "-p", str(conn.port),
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+        "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", f"ConnectTimeout={conn.per_dial_timeout}",
+        "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
+        f"{conn.user}@{conn.host}",
+    ]
+
+
+def _is_dial_error(proc: subprocess.CompletedProcess[bytes]) -> bool:
+    text = proc.stderr.decode(errors="replace").lower()
+    return proc.returncode == SSH_DIAL_FAILED and any(e in text for e in _DIAL_ERRORS)
+
+
+def _ssh(conn: Connection, remote_line: str, stdin: bytes, secrets: Sequence[str]) -> tuple[str, str]:
+    """Run `remote_line` on the host, dialling again while the host does not answer yet."""
+    unlimited = conn.dial_error_limit < 0
+    deadline = time.monotonic() + UNLIMITED_DIAL_SECONDS
+    failures = 0
+    with _key_file(conn.private_key) as key:
+        while True:
+            proc = subprocess.run(
+                [*_ssh_argv(conn, key), remote_line], input=stdin, capture_output=True, check=False
+            )
+            if not _is_dial_error(proc):
+                break
+            failures += 1
+            if (not unlimited and failures >= conn.dial_error_limit) or time.monotonic() > deadline:
+                raise RemoteError(
+                    f"{conn.describe()}: no SSH after {failures} dials: "
+                    f"{mask(proc.stderr.decode(errors='replace'), secrets).strip()}"
+                )
+            time.sleep(1)
+    stdout = mask(proc.stdout.decode(errors="replace"), secrets)
+    stderr = mask(proc.stderr.decode(errors="replace"), secrets)
+    if proc.returncode != 0:
+        raise RemoteError(f"{conn.describe()}: exited {proc.returncode}:\n{stderr.strip()[-4000:]}")
+    return stdout.rstrip("\n"), stderr.rstrip("\n")
+
+
+def run_command(
+    conn: Connection,
+    line: str,
+    stdin: str | None,
+    environment: Mapping[str, str],
+    secrets: Sequence[str],
+) -> tuple[str, str]:
+    """One Command create/update/delete: `environment` exported first, `stdin` piped; (stdout, stderr)."""
+    exports = "".join(f"export {k}={shlex.quote(str(v))}; " for k, v in sorted(environment.items()))
+    return _ssh(conn, exports + line, (stdin or "").encode(), secrets)
+
+
+def _archive_bytes(path: Path) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for child in sorted(path.iterdir()):
+            tar.add(child, arcname=child.name)
+    return buffer.getvalue()
+
+
+def copy_to_remote(conn: Connection, source: Any, remote_path: str, secrets: Sequence[str]) -> None:
+    """CopyToRemote: an asset becomes the file at remote_path, an archive the directory at it."""
+    target = shlex.quote(remote_path)
+    if isinstance(source, pulumi.FileAsset):
+        _ssh(conn, f"cat > {target}", Path(source.path).read_bytes(), secrets)
+    elif isinstance(source, pulumi.StringAsset):
+        _ssh(conn, f"cat > {target}", source.text.encode(), secrets)
+    elif isinstance(source, pulumi.FileArchive):
+        _ssh(conn, f"mkdir -p {target} && tar -x -C {target}", _archive_bytes(Path(source.path)), secrets)
+    else:
+        raise RemoteError(f"CopyToRemote source {type(source).__name__} is not emulated")
