@@ -1,0 +1,234 @@
+"""The local cloud's decisions that need no root: diffs, digests, firewall and balancer rendering, overrides."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pulumi
+import pytest
+from pulumi.runtime import rpc
+
+from localcloud import balancer, firewall
+from localcloud.cloud import LocalCloud, UnsupportedResource, md5_fingerprint, plain_inputs
+from localcloud.ssh import MASK, mask
+from localcloud.stack import apply_sets, local_config
+from localcloud.state import (
+    COMMAND,
+    DROPLET,
+    VOLUME,
+    VPC,
+    Action,
+    Record,
+    StackState,
+    decide,
+    destroy_order,
+    input_digests,
+)
+from offline.keys import new_deploy_key
+
+KEY = b"k" * 32
+USER_DATA = "#cloud-config\npackages: [nginx-light]\n"
+
+
+def _record(type_: str, inputs: dict, name: str = "r") -> Record:
+    return Record(type_, name, "1", input_digests(inputs, KEY))
+
+
+def _tool_or_skip(tool: str) -> None:
+    if shutil.which(tool) is None:
+        reason = f"{tool} not installed"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+def test_same_inputs_are_kept_whatever_the_order() -> None:
+    inputs = {"name": "web-1", "tags": ["a", "b"], "userData": USER_DATA}
+    reordered = {"userData": USER_DATA, "tags": ["a", "b"], "name": "web-1"}
+    assert decide(DROPLET, _record(DROPLET, inputs), input_digests(reordered, KEY)).action == Action.KEPT
+    assert decide(DROPLET, None, input_digests(inputs, KEY)).action == Action.CREATED
+
+
+@pytest.mark.parametrize(
+    ("type_", "change", "action"),
+    [
+        (DROPLET, {"tags": ["a", "c"]}, Action.UPDATED),
+        (DROPLET, {"size": "s-2vcpu-4gb"}, Action.UPDATED),
+        (DROPLET, {"userData": USER_DATA + "\n"}, Action.REPLACED),
+        (DROPLET, {"vpcUuid": "other"}, Action.REPLACED),
+        (COMMAND, {"create": "echo two"}, Action.UPDATED),
+        (COMMAND, {"stdin": "new secret"}, Action.UPDATED),
+        (COMMAND, {"triggers": ["2"]}, Action.REPLACED),
+        (COMMAND, {"connection": {"host": "10.0.0.9"}}, Action.REPLACED),
+        (VPC, {"ipRange": "10.1.0.0/24"}, Action.REPLACED),
+        (VOLUME, {"size": 20}, Action.UPDATED),
+    ],
+)
+def test_changes_update_or_replace_as_the_provider_would(type_: str, change: dict, action: Action) -> None:
+    base = {
+        "name": "x", "tags": ["a", "b"], "size": "s-1vcpu-1gb", "userData": USER_DATA, "vpcUuid": "v",
+        "create": "echo one", "stdin": "secret", "triggers": ["1"], "connection": {"host": "10.0.0.2"},
+        "ipRange": "10.0.0.0/24",
+    }
+    decision = decide(type_, _record(type_, base), input_digests({**base, **change}, KEY))
+    assert decision.action == action
+    assert decision.changed == tuple(sorted(change))
+
+
+def test_digests_hide_values_and_follow_asset_content(tmp_path: Path) -> None:
+    secret = "correct-horse-battery-staple"
+    digests = input_digests({"stdin": secret}, KEY)
+    assert secret not in json.dumps(digests)
+    assert digests != input_digests({"stdin": secret}, b"another key")
+    archive = tmp_path / "release.tar.gz"
+    archive.write_bytes(b"one")
+    before = input_digests({"source": pulumi.FileAsset(str(archive))}, KEY)
+    assert before == input_digests({"source": pulumi.FileAsset(str(archive))}, KEY)
+    archive.write_bytes(b"two")
+    assert before != input_digests({"source": pulumi.FileAsset(str(archive))}, KEY)
+
+
+def test_state_file_is_root_only_and_round_trips(tmp_path: Path) -> None:
+    path = tmp_path / "stack" / "state.json"
+    state = StackState(path)
+    record = Record(DROPLET, "web-1", "42", {"name": "d"}, {"ipv4_address": "10.0.0.2"}, {"machine": "s-web-1"})
+    state.put(record)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert StackState(path).get(DROPLET, "web-1") == record
+    state.drop(record)
+    assert StackState(path).records == {}
+
+
+def test_dependents_are_destroyed_first() -> None:
+    names = [(VPC, "vpc"), (DROPLET, "web-1"), (COMMAND, "web-1-ready"), (VOLUME, "pgdata")]
+    ordered = destroy_order([Record(t, n, "1", {}) for t, n in names])
+    assert [r.type for r in ordered] == [COMMAND, DROPLET, VOLUME, VPC]
+
+
+def test_secret_wrappers_and_float_ids_are_read_as_a_provider_reads_them() -> None:
+    wrapped = {rpc._special_sig_key: rpc._special_secret_sig, "value": {"host": "10.0.0.2", "port": 22.0}}
+    assert plain_inputs({"connection": wrapped, "dropletId": 123.0, "size": 1.5}) == {
+        "connection": {"host": "10.0.0.2", "port": 22}, "dropletId": 123, "size": 1.5,
+    }
+
+
+def test_unknown_resource_types_are_refused(tmp_path: Path) -> None:
+    cloud = LocalCloud("t", tmp_path, None, None, KEY, "", ())  # type: ignore[arg-type]
+    args = pulumi.runtime.MockResourceArgs("digitalocean:index/spacesBucket:SpacesBucket", "b", {}, None, None, True)
+    with pytest.raises(UnsupportedResource, match="spacesBucket:SpacesBucket"):
+        cloud.new_resource(args)
+
+
+def test_fingerprint_is_md5_of_the_key_blob() -> None:
+    line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4kMVCwfxiWlIVmv2hlV++KWy8VFZK57vC1YijDXyid x@y"
+    fingerprint = md5_fingerprint(line)
+    assert len(fingerprint.split(":")) == 16
+    assert fingerprint != md5_fingerprint(new_deploy_key()[1])
+
+
+def test_masking_hides_every_secret() -> None:
+    text = mask("password=abc123 key=zzz and abc123 again", ["abc123", "zzz", ""])
+    assert "abc123" not in text and "zzz" not in text
+    assert text.count(MASK) == 3
+
+
+def test_firewall_rules_follow_tags_addresses_and_balancers() -> None:
+    droplets = [
+        firewall.Droplet("s-web-1", "lcvweb", "10.0.0.2", ("dt-s", "dt-s-web")),
+        firewall.Droplet("s-app-1", "lcvapp", "10.0.0.3", ("dt-s", "dt-s-app")),
+        firewall.Droplet("s-loose", "lcvloose", "10.0.0.9", ("other",)),
+    ]
+    firewalls = [
+        firewall.FirewallSpec("all", ("dt-s",), ({"protocol": "tcp", "portRange": "22", "sourceAddresses": ["10.0.0.1/32"]},)),
+        firewall.FirewallSpec("web", ("dt-s-web",), ({"protocol": "tcp", "portRange": "80", "sourceLoadBalancerUids": ["lb1"]},)),
+        firewall.FirewallSpec("app", ("dt-s-app",), (
+            {"protocol": "tcp", "portRange": "8000", "sourceTags": ["dt-s-web"]},
+            {"protocol": "tcp", "portRange": "8000", "sourceTags": ["nobody"]},
+            {"protocol": "tcp", "portRange": "all", "sourceAddresses": ["::/0"]},
+        )),
+    ]
+    guards = {g.machine: g for g in firewall.guards(droplets, firewalls, {"lb1": "10.0.0.4"})}
+    assert set(guards) == {"s-web-1", "s-app-1"}, "a machine without a firewall takes everything"
+    assert guards["s-web-1"].allows == (
+        firewall.Allow("tcp", "22", ("10.0.0.1/32",)), firewall.Allow("tcp", "80", ("10.0.0.4",)),
+    )
+    assert guards["s-app-1"].allows[1] == firewall.Allow("tcp", "8000", ("10.0.0.2",))
+    assert len(guards["s-app-1"].allows) == 2, "rules with no source left (unknown tag, IPv6 only) allow nothing"
+    text = firewall.render("s", list(guards.values()))
+    assert 'oifname "lcvweb" jump to_s_web_1' in text
+    assert "ip saddr { 10.0.0.4 } tcp dport 80 accept" in text
+    assert "lcvloose" not in text
+
+
+def test_firewall_rules_pass_nft_check(tmp_path: Path) -> None:
+    _tool_or_skip("nft")
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("nft --check needs root")
+        pytest.skip("nft --check needs root")
+    guard = firewall.Guard("s-web-1", "lcvweb", ("web",), (firewall.Allow("tcp", "80-81", ("10.0.0.4", "0.0.0.0/0")),))
+    rules = tmp_path / "fw.nft"
+    rules.write_text(firewall.render("s", [guard]))
+    checked = subprocess.run(["nft", "--check", "-f", str(rules)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_balancer_config_from_the_resource_passes_haproxy_check(tmp_path: Path) -> None:
+    _tool_or_skip("haproxy")
+    inputs = {
+        "name": "dt-s-lb", "dropletTag": "dt-s-web",
+        "forwardingRules": [{"entryPort": 80, "entryProtocol": "http", "targetPort": 80, "targetProtocol": "http"}],
+        "healthcheck": {"protocol": "http", "port": 80, "path": "/healthz", "checkIntervalSeconds": 10,
+                        "responseTimeoutSeconds": 5, "healthyThreshold": 3, "unhealthyThreshold": 3},
+    }
+    spec = balancer.spec_from_inputs("s", inputs)
+    from ipaddress import IPv4Interface
+
+    text = balancer.render(spec, IPv4Interface("10.0.0.4/24"), [balancer.Server("web-1", "10.0.0.2")], tmp_path / "pid")
+    assert "option httpchk GET /healthz" in text
+    assert "inter 10s rise 3 fall 3" in text
+    assert "server web-1 10.0.0.2:80" in text
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(text)
+    checked = subprocess.run(["haproxy", "-c", "-f", str(config)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    https = {**inputs, "forwardingRules": [{"entryPort": 443, "entryProtocol": "https", "targetPort": 80,
+                                            "targetProtocol": "http"}]}
+    with pytest.raises(balancer.BalancerError, match="certificate"):
+        balancer.spec_from_inputs("s", https)
+
+
+def test_sets_override_nested_values_without_touching_the_original() -> None:
+    config = {"layout": "pool", "tiers": {"app": {"count": 3, "size": "s-1vcpu-2gb"}}}
+    out = apply_sets(config, ["tiers.app.count=2", "tiers.web.count=2", "loadBalancer=true"])
+    assert out["tiers"]["app"] == {"count": 2, "size": "s-1vcpu-2gb"}
+    assert out["tiers"]["web"] == {"count": 2}
+    assert out["loadBalancer"] is True
+    assert config["tiers"]["app"]["count"] == 3
+    with pytest.raises(ValueError, match="key.path=value"):
+        apply_sets(config, ["tiers.app.count"])
+
+
+def test_local_config_lets_the_host_in_with_the_deploy_key() -> None:
+    from localcloud.stack import StackSecrets
+
+    private, public = new_deploy_key()
+    made = StackSecrets("p", "s", private, "00", "10.150.3.0/24")
+    config = local_config({"layout": "onebox", "adminCidrs": ["203.0.113.0/24"]}, made)
+    assert config["adminCidrs"] == ["10.150.3.1/32"]
+    assert config["vpcCidr"] == "10.150.3.0/24"
+    assert config["sshPublicKeys"] == [public]
+
+
+def test_cli_refuses_without_root(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from localcloud.__main__ import main
+    from localcloud.host import ROOT_MESSAGE
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    assert main(["up", "onebox"]) == 2
+    assert capsys.readouterr().err.strip() == ROOT_MESSAGE
