@@ -263,6 +263,8 @@ def test_db_cluster_is_kept_off_the_root_disk(render_layout: str, render_topolog
     createcluster = entries["/etc/postgresql-common/createcluster.conf"]
     assert "defer" not in createcluster
     assert re.search(r"^create_main_cluster = false$", createcluster["content"], re.MULTILINE)
+    # It replaces Debian's file: without the conf.d include the tuning and listen settings are never read.
+    assert re.search(r"^add_include_dir = 'conf.d'$", createcluster["content"], re.MULTILINE)
     assert f"postgresql-{paths.PG_VERSION}" in doc["packages"]
     assert ["systemctl", "start", "--no-block", paths.PGDATA_UNIT] in doc["runcmd"]
     files = rendered_files(node, topology)
@@ -270,6 +272,8 @@ def test_db_cluster_is_kept_off_the_root_disk(render_layout: str, render_topolog
     assert f"readonly device=/dev/disk/by-id/scsi-0DO_Volume_{topology.volume_name}\n" in script
     assert "ext4 defaults,nofail,discard 0 2" in script
     assert "mountpoint -q" in script and "pg_createcluster" in script
+    # The boot unit and db-setup both run it: the lock comes before any work.
+    assert script.index("flock 9") < script.index("mount_volume\n")
     assert f"readonly data_dir={paths.PG_DATA_DIR}\n" in script
     unit = files[f"{SYSTEMD_UNIT_DIR}/{paths.PGDATA_UNIT}"]
     assert f"ExecStart={paths.PGDATA_SCRIPT}" in unit and "Restart=on-failure" in unit
