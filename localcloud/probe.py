@@ -63,7 +63,10 @@ def start_load(url: str, seconds: float, rate: float = 20.0, netns: str = INTERN
     )
 
 
-def finish_load(proc: subprocess.Popen[bytes], timeout: float = 120) -> dict[str, object]:
+def finish_load(proc: subprocess.Popen[bytes], timeout: float = 120, early: bool = False) -> dict[str, object]:
+    """The stream's counts: after it ran its time, or at once with `early`."""
+    if early:
+        proc.terminate()
     out, err = proc.communicate(timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"load stream failed: {err.decode(errors='replace')}")

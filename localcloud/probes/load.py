@@ -2,10 +2,12 @@
 
 Usage: load.py URL SECONDS [RATE]. One request at a time, RATE per second at
 most, each with a short timeout, so a stalled backend shows as a failure.
+SIGTERM ends the stream early and still prints the counts.
 Standard library only, so it runs in the internet namespace with the host's python3.
 """
 
 import json
+import signal
 import sys
 import time
 import urllib.error
@@ -20,7 +22,9 @@ def main() -> None:
     # Straight to the site: a proxy from the environment would not be on the way a visitor takes.
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    stopped = []
+    signal.signal(signal.SIGTERM, lambda *_: stopped.append(True))
+    while time.monotonic() < deadline and not stopped:
         started = time.monotonic()
         try:
             with opener.open(url, timeout=5) as response:

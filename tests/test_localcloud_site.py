@@ -1,0 +1,299 @@
+"""The real program's resources on the local cloud: the site answers, the firewalls hold, faults are survived.
+
+Two stacks: one goes onebox then split on the same volume (the data must
+follow), one is a pool (LB -> web x2 -> app x2) shared by the firewall,
+scaling and fault tests, which run last because they stop machines. Every
+request counted here comes from the internet namespace, as a visitor's would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from components import paths
+from components.topology import APP_PORT
+from components.userdata import STATIC_ACCESS_LOG
+from localcloud.machine import MachineState, load_state, read_boot_id, run_in, stop, wait_cloud_init
+from localcloud.network import INTERNET_NETNS
+from localcloud.probe import Page, fetch, finish_load, ports_from_machine, ports_from_netns, start_load
+from localcloud.stack import UpResult, apply_sets, down, up
+from localcloud.state import Action
+from offline.harness import ROOT, stack_config
+
+pytestmark = pytest.mark.localcloud
+
+TOOLS = ("systemd-nspawn", "nsenter", "ip", "nft", "haproxy", "ssh", "curl", "mount", "debootstrap")
+MOVE_STACK = "lctmove"
+POOL_STACK = "lctpool"
+POOL_SETS = ("tiers.web.count=2", "tiers.app.count=2")
+STATIC_FILE = "static/counter/site.css"
+PROBE_ROW = ("move-probe", 4242)
+APP_JOURNAL = ["journalctl", "-u", paths.APP_UNIT, "--no-pager", "-o", "cat"]
+VISITS = re.compile(r'id="visits">(\d+)<')
+SERVED_BY = re.compile(r"Served by <code>([^<]+)</code>")
+FIREWALLED = "filtered"
+
+
+def _missing() -> list[str]:
+    missing = [f"{tool} not installed" for tool in TOOLS if shutil.which(tool) is None]
+    if os.geteuid() != 0:
+        missing.append("not root")
+    return missing
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _requirements() -> None:
+    missing = _missing()
+    if missing:
+        reason = "local cloud needs: " + ", ".join(missing)
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+
+
+@pytest.fixture
+def timed(record_property: Callable[[str, object], None]) -> Iterator[Callable[[str], None]]:
+    """Record and print the test's wall time, and the time of named steps inside it."""
+    started = time.monotonic()
+    last = [started]
+
+    def mark(step: str) -> None:
+        now = time.monotonic()
+        print(f"[time] {step}: {now - last[0]:.1f}s")
+        record_property(f"seconds_{step}", round(now - last[0], 1))
+        last[0] = now
+
+    yield mark
+    total = round(time.monotonic() - started, 1)
+    print(f"[time] whole test: {total}s")
+    record_property("seconds", total)
+
+
+def _up(stack: str, config: dict[str, object]) -> UpResult:
+    result = up(stack, config=config, say=lambda line: print(f"  {stack}: {line}"))
+    print(f"{stack}: up in {result.seconds}s, site {result.url}")
+    return result
+
+
+def _machines(result: UpResult) -> dict[str, MachineState]:
+    states = {row.name: load_state(row.machine) for row in result.nodes}
+    assert all(s is not None for s in states.values())
+    return {name: s for name, s in states.items() if s is not None}
+
+
+def _actions(result: UpResult, kind: str) -> dict[str, Action]:
+    return {r.key.split("::", 1)[1]: r.action for r in result.reports if r.key.split("::")[0].endswith(f":{kind}")}
+
+
+def _visits(page: Page) -> int:
+    found = VISITS.search(page.body)
+    assert found, f"no visit counter in the page ({page.status}): {page.body[:300]}"
+    return int(found.group(1))
+
+
+def _wait_healthy(url: str, timeout: float = 120) -> Page:
+    """The entry answers /healthz with the database ok (a balancer needs a few checks first)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        page = fetch(url + "healthz")
+        if page.status == 200:
+            return page
+        assert time.monotonic() < deadline, f"{url}healthz still {page.status}: {page.body[:300]}"
+        time.sleep(2)
+
+
+def _check_cloud_init(result: UpResult) -> None:
+    for name, machine in _machines(result).items():
+        assert wait_cloud_init(machine, timeout=5).errors == (), name
+        status = run_in(machine, ["cloud-init", "status", "--long"], check=False)
+        assert status.returncode == 0, f"{name}: {status.stdout.decode()}"
+        assert "status: done" in status.stdout.decode(), name
+
+
+def _check_site(result: UpResult) -> None:
+    """Counter grows, second page is a cache hit, static files skip gunicorn, /healthz answers through the entry."""
+    health = _wait_healthy(result.url)
+    assert json.loads(health.body)["database"] == "ok"
+    first, second = fetch(result.url), fetch(result.url)
+    assert first.status == second.status == 200
+    assert _visits(second) == _visits(first) + 1
+    assert second.headers.get("x-cache") == "hit"
+    static = fetch(result.url + STATIC_FILE)
+    assert static.status == 200
+    assert static.body == (ROOT / "demo/counter/static/counter/site.css").read_text()
+    machines = _machines(result)
+    app_logs = [run_in(machines[row.name], APP_JOURNAL).stdout.decode() for row in result.nodes if "app" in row.roles]
+    assert any('"GET / HTTP' in log for log in app_logs), "gunicorn's access log must show the pages it served"
+    assert not any("site.css" in log for log in app_logs), "a static file reached gunicorn"
+    web_logs = [
+        run_in(machines[row.name], ["cat", STATIC_ACCESS_LOG], check=False).stdout.decode()
+        for row in result.nodes if "web" in row.roles
+    ]
+    assert any(STATIC_FILE in log for log in web_logs), "nginx logs the static file it served"
+
+
+def _psql(machine: MachineState, sql: str) -> str:
+    done = run_in(machine, ["runuser", "-u", "postgres", "--", "psql", "-X", "-tA", "-d", paths.DB_NAME, "-c", sql])
+    return done.stdout.decode().strip()
+
+
+# -- onebox, then split on the same volume --------------------------------------
+
+
+@pytest.fixture(scope="module")
+def move_stack() -> Iterator[str]:
+    yield MOVE_STACK
+    down(MOVE_STACK, purge=True, say=lambda line: None)
+
+
+def test_onebox_serves_the_site(move_stack: str, timed: Callable[[str], None]) -> None:
+    result = _up(move_stack, stack_config("onebox"))
+    timed("up onebox")
+    assert [row.name for row in result.nodes] == ["box-1"]
+    _check_cloud_init(result)
+    _check_site(result)
+    box = _machines(result)["box-1"]
+    name, value = PROBE_ROW
+    _psql(box, f"INSERT INTO counter_counter (name, value) VALUES ('{name}', {value}) "
+               f"ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value")
+    assert _psql(box, f"SELECT value FROM counter_counter WHERE name = '{name}'") == str(value)
+    timed("checks")
+
+
+def test_split_keeps_the_rows_written_in_onebox(move_stack: str, timed: Callable[[str], None]) -> None:
+    before = _visits(fetch(_up(move_stack, stack_config("onebox")).url))
+    timed("onebox again (all kept)")
+    result = _up(move_stack, stack_config("split"))
+    timed("up split")
+    droplets = _actions(result, "Droplet")
+    assert droplets["box-1"] == Action.DESTROYED
+    assert {droplets[n] for n in ("web-1", "app-1", "cache-1", "db-1")} == {Action.CREATED}
+    assert _actions(result, "VolumeAttachment")["pgdata-attachment"] == Action.REPLACED
+    assert _actions(result, "Volume")["pgdata"] == Action.KEPT
+    _check_cloud_init(result)
+    _check_site(result)
+    db = _machines(result)["db-1"]
+    name, value = PROBE_ROW
+    assert _psql(db, f"SELECT value FROM counter_counter WHERE name = '{name}'") == str(value)
+    assert _visits(fetch(result.url)) > before + 1, "the counter goes on from where onebox left it"
+    timed("checks")
+    down(move_stack, purge=True, say=lambda line: None)
+    timed("down")
+
+
+# -- the pool: LB -> web x2 -> app x2 -------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pool() -> Iterator[UpResult]:
+    started = time.monotonic()
+    result = _up(POOL_STACK, apply_sets(stack_config("pool"), POOL_SETS))
+    print(f"[time] pool up: {time.monotonic() - started:.1f}s")
+    yield result
+    down(POOL_STACK, purge=True, say=lambda line: None)
+
+
+def test_pool_serves_the_site_through_the_balancer(pool: UpResult, timed: Callable[[str], None]) -> None:
+    assert sorted(row.name for row in pool.nodes) == ["app-1", "app-2", "cache-1", "db-1", "web-1", "web-2"]
+    lb_ip = pool.outputs["publicIp"]
+    assert pool.url == f"http://{lb_ip}/"
+    assert lb_ip not in {row.address for row in pool.nodes}, "the public entry is the balancer, not a web node"
+    _check_cloud_init(pool)
+    _check_site(pool)
+    timed("checks")
+
+
+def test_pool_firewalls_hold(pool: UpResult, timed: Callable[[str], None]) -> None:
+    address = {row.name: row.address for row in pool.nodes}
+    machines = _machines(pool)
+    lb_ip = str(pool.outputs["publicIp"])
+    service_ports = (80, 443, 22, APP_PORT, 5432, 11211)
+    from_internet = ports_from_netns(
+        INTERNET_NETNS, [f"{lb_ip}:80"] + [f"{address[n]}:{p}" for n in address for p in service_ports]
+    )
+    assert from_internet.pop(f"{lb_ip}:80") == "open"
+    assert set(from_internet.values()) == {FIREWALLED}, from_internet
+    from_host = ports_from_netns(None, [f"{a}:22" for a in address.values()])
+    assert set(from_host.values()) == {"open"}, f"SSH from the admin range: {from_host}"
+    from_web = ports_from_machine(machines["web-1"], [
+        f"{address['db-1']}:5432", f"{address['cache-1']}:11211", f"{address['app-1']}:{APP_PORT}",
+    ])
+    assert from_web == {
+        f"{address['db-1']}:5432": FIREWALLED,
+        f"{address['cache-1']}:11211": FIREWALLED,
+        f"{address['app-1']}:{APP_PORT}": "open",
+    }
+    from_app = ports_from_machine(machines["app-1"], [
+        f"{address['db-1']}:5432", f"{address['cache-1']}:11211", f"{address['web-2']}:80",
+    ])
+    assert from_app == {
+        f"{address['db-1']}:5432": "open",
+        f"{address['cache-1']}:11211": "open",
+        f"{address['web-2']}:80": FIREWALLED,
+    }
+    timed("probes")
+
+
+def test_pool_scales_app_without_rebooting_or_failing(pool: UpResult, timed: Callable[[str], None]) -> None:
+    before = {name: read_boot_id(m) for name, m in _machines(pool).items()}
+    _wait_healthy(pool.url)
+    load = start_load(pool.url, seconds=900)
+    try:
+        result = _up(POOL_STACK, apply_sets(stack_config("pool"), (*POOL_SETS[:1], "tiers.app.count=3")))
+        timed("up with app x3")
+        time.sleep(3)
+    finally:
+        counts = finish_load(load, early=True)
+    print(f"requests during the scale-up: {counts}")
+    droplets = _actions(result, "Droplet")
+    assert droplets.pop("app-3") == Action.CREATED
+    assert set(droplets.values()) == {Action.KEPT}
+    assert set(_actions(result, "LoadBalancer").values()) == {Action.KEPT}
+    assert set(_actions(result, "Firewall").values()) <= {Action.KEPT}
+    assert set(_actions(result, "Vpc").values()) == {Action.KEPT}
+    after = _machines(result)
+    assert {name: read_boot_id(after[name]) for name in before} == before, "no existing machine rebooted"
+    apps = sorted(f"{row.address}:{APP_PORT}" for row in result.nodes if "app" in row.roles)
+    assert len(apps) == 3
+    for web in ("web-1", "web-2"):
+        upstream = run_in(after[web], ["cat", paths.NGINX_UPSTREAM_FILE]).stdout.decode()
+        assert sorted(re.findall(r"server\s+(\S+:\d+)", upstream)) == apps, upstream
+    assert counts["ok"] > 0 and counts["non2xx"] == 0 and counts["failed"] == 0, counts
+    served_by = {SERVED_BY.search(fetch(pool.url).body).group(1) for _ in range(15)}
+    assert "app-3" in served_by, f"the new app node takes requests: {served_by}"
+    timed("checks")
+
+
+def _under_load(url: str, fault: Callable[[], None], seconds: float = 25, lead: float = 5) -> dict[str, object]:
+    load = start_load(url, seconds=seconds)
+    time.sleep(lead)
+    fault()
+    return finish_load(load)
+
+
+def test_pool_survives_faults(pool: UpResult, timed: Callable[[str], None]) -> None:
+    machines = _machines(pool)
+    _wait_healthy(pool.url)
+    results = {}
+    results["app-1 stopped"] = _under_load(pool.url, lambda: stop(machines["app-1"].name))
+    timed("app node stopped")
+    results["memcached stopped"] = _under_load(
+        pool.url, lambda: run_in(machines["cache-1"], ["systemctl", "stop", "memcached.service"])
+    )
+    timed("memcached stopped")
+    results["web-1 stopped"] = _under_load(pool.url, lambda: stop(machines["web-1"].name))
+    timed("web node stopped")
+    print("non-2xx and failed requests per fault:", json.dumps(results))
+    for fault, counts in results.items():
+        assert counts["ok"] > 0, f"{fault}: no page served"
+        assert counts["non2xx"] == 0 and counts["failed"] == 0, f"{fault}: {counts}"
+    page = fetch(pool.url)
+    assert page.status == 200 and page.headers.get("x-cache") == "miss", "with memcached down every page is a miss"
