@@ -1,6 +1,6 @@
 """Boots a stack's droplets as systemd-nspawn machines on this host.
 
-The machine layer only, with no Pulumi in it: an image with offline package
+At the bottom, the machine layer, with no Pulumi in it: an image with offline package
 sources (image), a bridge per stack with one network namespace per machine
 (network), and machines that run real cloud-init on their exact user-data
 (machine). Typical use, as root:
@@ -12,4 +12,12 @@ sources (image), a bridge per stack with one network namespace per machine
     states = ensure_running(specs)
     run_in(states["web-1"], ["cloud-init", "status", "--long"])
     teardown("web-1"); teardown_network(vpc)
+
+On top of it, the program's own resources (cloud: a pulumi.runtime.Mocks
+that plays each registration; state: what ran last time and what changes;
+firewall, balancer, volume, ssh: the stand-ins), driven by stack (up, down)
+and the command line:
+
+    python -m localcloud up pool --set tiers.app.count=3
+    python -m localcloud down pool [--purge]
 """

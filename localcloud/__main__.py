@@ -29,14 +29,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # Imported here: the program's modules are only needed once the checks above pass.
+    from components.config import ConfigError
+    from localcloud.cloud import LocalCloudError, UnsupportedResource
     from localcloud.stack import down, node_table, up
 
-    if args.command == "up":
-        result = up(args.stack, sets=args.sets)
-        print(f"\nsite: {result.url}   ({result.seconds:.0f}s)\n")
-        print(node_table(result.nodes))
-    else:
-        down(args.stack, purge=args.purge)
+    try:
+        if args.command == "up":
+            result = up(args.stack, sets=args.sets)
+            print(f"\nsite: {result.url}   ({result.seconds:.0f}s)\n")
+            print(node_table(result.nodes))
+        else:
+            down(args.stack, purge=args.purge)
+    except (ConfigError, LocalCloudError, UnsupportedResource) as error:
+        print(f"{args.command} {args.stack} failed: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

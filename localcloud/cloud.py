@@ -72,6 +72,7 @@ class Outcome:
     id: str
     outputs: Mapping[str, Any]
     local: Mapping[str, Any]
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,6 +178,7 @@ class LocalCloud(pulumi.runtime.Mocks):
         with self.lock:
             self.state.put(Record(args.typ, args.name, outcome.id, digests, dict(outcome.outputs), dict(outcome.local)))
             note = ", ".join(decision.changed) if decision.action in (Action.UPDATED, Action.REPLACED) else ""
+            note = "; ".join(n for n in (note, outcome.note) if n)
             self._report(Report(key, decision.action, time.monotonic() - started, note))
         return outcome.id, {**raw_inputs, **outcome.outputs}
 
@@ -293,8 +295,6 @@ class LocalCloud(pulumi.runtime.Mocks):
         outputs: dict[str, Any] = {}
         if args.typ == SSH_KEY:
             outputs["fingerprint"] = md5_fingerprint(str(args.inputs["publicKey"]))
-        elif args.typ == PROJECT:
-            outputs["owner_uuid"] = "local"
         return Outcome(rid, outputs, {})
 
     def _vpc(self, args: pulumi.runtime.MockResourceArgs, decision: Decision, previous: Record | None) -> Outcome:
@@ -315,7 +315,9 @@ class LocalCloud(pulumi.runtime.Mocks):
                 with self.lock:
                     self.state.put(Record(DROPLET, args.name, previous.id, previous.digests, previous.outputs, local))
                     self._refresh_rules()
-            return Outcome(previous.id, previous.outputs, local)
+            machine = load_state(previous.local["machine"])
+            note = "" if machine is not None and is_running(machine) else "its machine is not running"
+            return Outcome(previous.id, previous.outputs, local, note)
         avoid = []
         if previous is not None:
             teardown(previous.local["machine"])

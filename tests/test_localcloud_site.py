@@ -14,7 +14,6 @@ import re
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 
