@@ -1,6 +1,9 @@
-# Two entry points do all the set-up on a fresh Debian 12 machine:
-#   make plan STACK=pool    what a stack would build, offline
+# Two entry points do all the set-up on a fresh Debian 12 machine (as root):
+#   make local STACK=pool   the stack's site running on this machine
 #   make test               every test
+# and also:
+#   make local-down STACK=pool [PURGE=1]   tear the local site down (root; PURGE drops its data)
+#   make plan STACK=pool    what a stack would build, offline (no root, no cloud)
 STACK ?= onebox
 PYTHON ?= python3
 VENV := venv
@@ -11,7 +14,7 @@ DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresq
 	python3-venv curl util-linux tar gzip \
 	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client
 
-.PHONY: plan test system-deps
+.PHONY: plan local local-down test system-deps
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +27,12 @@ system-deps:
 
 plan: $(VENV)/.installed
 	$(PY) -m offline.plan $(STACK)
+
+local: system-deps $(VENV)/.installed
+	$(PY) -m localcloud up $(STACK)
+
+local-down: $(VENV)/.installed
+	$(PY) -m localcloud down $(STACK) $(if $(PURGE),--purge)
 
 # The local cloud shares host state (bridges, namespaces), so its tests run
 # on their own after the rest, which run two at a time.
