@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterator
 
@@ -23,7 +24,7 @@ from components.userdata import STATIC_ACCESS_LOG
 from localcloud.machine import MachineState, load_state, read_boot_id, run_in, stop, wait_cloud_init
 from localcloud.network import INTERNET_NETNS
 from localcloud.probe import Page, fetch, finish_load, ports_from_machine, ports_from_netns, start_load
-from localcloud.stack import UpResult, apply_sets, down, up
+from localcloud.stack import UpResult, apply_sets, down, ensure_secrets, stack_dir, up
 from localcloud.state import Action
 from offline.harness import ROOT, stack_config
 
@@ -164,7 +165,19 @@ def test_onebox_serves_the_site(move_stack: str, timed: Callable[[str], None]) -
     _psql(box, f"INSERT INTO counter_counter (name, value) VALUES ('{name}', {value}) "
                f"ON CONFLICT (name) DO UPDATE SET value = EXCLUDED.value")
     assert _psql(box, f"SELECT value FROM counter_counter WHERE name = '{name}'") == str(value)
+    _check_no_secret_kept_in_plaintext(move_stack)
     timed("checks")
+
+
+def _check_no_secret_kept_in_plaintext(stack: str) -> None:
+    directory = stack_dir(stack)
+    made = ensure_secrets(stack)
+    state = (directory / "state.json").read_text()
+    for secret in (*made.program_secrets().values(), made.digest_key):
+        assert secret.strip() not in state
+    assert "PRIVATE KEY" not in state
+    for path in (directory / "state.json", directory / "secrets.json"):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
 def test_split_keeps_the_rows_written_in_onebox(move_stack: str, timed: Callable[[str], None]) -> None:
