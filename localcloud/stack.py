@@ -184,10 +184,13 @@ def up(
 def down(stack: str, purge: bool = False, say: Callable[[str], None] = print) -> None:
     """Destroy every resource of the stack; keep its volume (and the secrets that open it) unless `purge`."""
     require_root()
+    directory = stack_dir(stack)
+    if not (directory / SECRETS_FILE).is_file():
+        say(f"{stack}: no such local stack")
+        return
     made = ensure_secrets(stack)
     cloud = _cloud(stack, made, {}, say)
     cloud.destroy_all(purge)
-    directory = stack_dir(stack)
     (directory / "state.json").unlink(missing_ok=True)
     shutil.rmtree(directory / "balancers", ignore_errors=True)
     if purge:
