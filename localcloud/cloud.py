@@ -200,12 +200,10 @@ class LocalCloud(pulumi.runtime.Mocks):
         with self.lock:
             self._refresh_rules()
 
-    def destroy_all(self, purge: bool) -> None:
-        """Destroy every resource of the stack; the volume's data only with `purge`."""
+    def destroy_all(self) -> None:
+        """Destroy every resource of the stack; a volume's directory (its data) stays."""
         for record in destroy_order(list(self.state.records.values())):
             started = time.monotonic()
-            if record.type == VOLUME and purge:
-                volume.purge_volumes(self.stack)
             self.destroy(record)
             self._report(Report(record.key, Action.DESTROYED, time.monotonic() - started))
         firewall.remove(self.stack)

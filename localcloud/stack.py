@@ -31,6 +31,7 @@ from localcloud.image import ensure_image, ensure_wheelhouse
 from localcloud.machine import is_running, load_state, run_in
 from localcloud.network import Network, ensure_internet, teardown_internet
 from localcloud.state import DROPLET, StackState
+from localcloud.volume import purge_volumes
 from offline.harness import ROOT, run_program, stack_config
 from offline.keys import new_deploy_key
 
@@ -186,14 +187,17 @@ def down(stack: str, purge: bool = False, say: Callable[[str], None] = print) ->
     require_root()
     directory = stack_dir(stack)
     if not (directory / SECRETS_FILE).is_file():
-        say(f"{stack}: no such local stack")
+        if purge:
+            purge_volumes(stack)
+        say(f"{stack}: no resources")
         return
     made = ensure_secrets(stack)
     cloud = _cloud(stack, made, {}, say)
-    cloud.destroy_all(purge)
+    cloud.destroy_all()
     (directory / "state.json").unlink(missing_ok=True)
     shutil.rmtree(directory / "balancers", ignore_errors=True)
     if purge:
+        purge_volumes(stack)
         shutil.rmtree(directory, ignore_errors=True)
     if not any(p.is_file() for p in (data_dir() / "stacks").glob("*/state.json")):
         teardown_internet()

@@ -21,11 +21,20 @@ import pytest
 from components import paths
 from components.topology import APP_PORT
 from components.userdata import STATIC_ACCESS_LOG
-from localcloud.machine import MachineState, load_state, read_boot_id, run_in, stop, wait_cloud_init
+from localcloud.machine import (
+    MachineState,
+    load_state,
+    read_boot_id,
+    run_in,
+    running_machines,
+    stop,
+    wait_cloud_init,
+)
 from localcloud.network import INTERNET_NETNS
 from localcloud.probe import Page, fetch, finish_load, ports_from_machine, ports_from_netns, start_load
 from localcloud.stack import UpResult, apply_sets, down, ensure_secrets, stack_dir, up
 from localcloud.state import Action
+from localcloud.volume import volume_dir
 from offline.harness import ROOT, stack_config
 
 pytestmark = pytest.mark.localcloud
@@ -197,8 +206,13 @@ def test_split_keeps_the_rows_written_in_onebox(move_stack: str, timed: Callable
     assert _psql(db, f"SELECT value FROM counter_counter WHERE name = '{name}'") == str(value)
     assert _visits(fetch(result.url)) > before + 1, "the counter goes on from where onebox left it"
     timed("checks")
-    down(move_stack, purge=True, say=lambda line: None)
+    down(move_stack, say=lambda line: None)
     timed("down")
+    assert not [m for m in running_machines() if m.name.startswith(f"{move_stack}-")]
+    data = volume_dir(move_stack, f"pgdata-{move_stack}")
+    assert (data / paths.PG_VERSION / "main" / "PG_VERSION").is_file(), "down keeps the volume's data"
+    down(move_stack, purge=True, say=lambda line: None)
+    assert not data.exists(), "a purge removes it"
 
 
 # -- the pool: LB -> web x2 -> app x2 -------------------------------------------
