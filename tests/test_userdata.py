@@ -138,6 +138,7 @@ def test_base_admin_user_and_ssh(render_layout: str, render_topology: Build, ren
         assert admin[0]["ssh_authorized_keys"] == [render_ssh_key, second_key]
         assert admin[0]["lock_passwd"] is True
         assert doc["ssh_pwauth"] is False and doc["disable_root"] is True
+        assert doc["manage_etc_hosts"] is True
         assert doc["package_update"] is True
         assert {"unattended-upgrades", "systemd-timesyncd"} <= set(doc["packages"])
         assert len(doc["packages"]) == len(set(doc["packages"]))
