@@ -20,7 +20,6 @@ from components.config import (
     parse_config,
 )
 
-
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 

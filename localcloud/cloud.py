@@ -26,7 +26,14 @@ from pulumi.runtime import rpc
 from components.paths import PG_MOUNT
 from localcloud import balancer, firewall, ssh, volume
 from localcloud.image import Image
-from localcloud.machine import MachineSpec, MachineState, is_running, load_state, start, teardown
+from localcloud.machine import (
+    MachineSpec,
+    MachineState,
+    is_running,
+    load_state,
+    start,
+    teardown,
+)
 from localcloud.network import Network, create_network, teardown_network, veth_name
 from localcloud.state import (
     CERTIFICATE,

@@ -23,7 +23,14 @@ from pathlib import Path
 
 import yaml
 
-from localcloud.host import cache_dir, mounts_under, require_root, run, state_dir, unmount_under
+from localcloud.host import (
+    cache_dir,
+    mounts_under,
+    require_root,
+    run,
+    state_dir,
+    unmount_under,
+)
 from localcloud.image import APT_MOUNT, WHEELHOUSE_MOUNT, Image
 from localcloud.network import Network, attach, create_network, detach
 

@@ -21,7 +21,13 @@ from pathlib import Path
 import pytest
 
 from localcloud.host import mounts_under, state_dir
-from localcloud.image import APT_MOUNT, WHEELHOUSE_MOUNT, Image, ensure_image, ensure_wheelhouse
+from localcloud.image import (
+    APT_MOUNT,
+    WHEELHOUSE_MOUNT,
+    Image,
+    ensure_image,
+    ensure_wheelhouse,
+)
 from localcloud.machine import (
     PROPAGATE_DIR,
     SEED_DIR,
@@ -44,6 +50,7 @@ from localcloud.network import (
     teardown_internet,
     teardown_network,
 )
+from tests.services import missing
 
 pytestmark = pytest.mark.localcloud
 
@@ -86,12 +93,9 @@ def _missing() -> list[str]:
 
 @pytest.fixture(scope="module", autouse=True)
 def _requirements() -> None:
-    missing = _missing()
-    if missing:
-        reason = "local cloud needs: " + ", ".join(missing)
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+    absent = _missing()
+    if absent:
+        missing("local cloud needs: " + ", ".join(absent))
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,12 @@ import pytest
 from pulumi.runtime import rpc
 
 from localcloud import balancer, firewall
-from localcloud.cloud import LocalCloud, UnsupportedResource, md5_fingerprint, plain_inputs
+from localcloud.cloud import (
+    LocalCloud,
+    UnsupportedResource,
+    md5_fingerprint,
+    plain_inputs,
+)
 from localcloud.ssh import MASK, mask
 from localcloud.stack import apply_sets, local_config
 from localcloud.state import (
@@ -30,6 +35,7 @@ from localcloud.state import (
     input_digests,
 )
 from offline.keys import new_deploy_key
+from tests.services import missing
 
 KEY = b"k" * 32
 USER_DATA = "#cloud-config\npackages: [nginx-light]\n"
@@ -41,10 +47,7 @@ def _record(type_: str, inputs: dict, name: str = "r") -> Record:
 
 def _tool_or_skip(tool: str) -> None:
     if shutil.which(tool) is None:
-        reason = f"{tool} not installed"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing(f"{tool} not installed")
 
 
 def test_same_inputs_are_kept_whatever_the_order() -> None:
@@ -168,9 +171,7 @@ def test_firewall_rules_follow_tags_addresses_and_balancers() -> None:
 def test_firewall_rules_pass_nft_check(tmp_path: Path) -> None:
     _tool_or_skip("nft")
     if os.geteuid() != 0:
-        if os.environ.get("CI") == "true":
-            pytest.fail("nft --check needs root")
-        pytest.skip("nft --check needs root")
+        missing("nft --check needs root")
     guard = firewall.Guard("s-web-1", "lcvweb", ("web",), (firewall.Allow("tcp", "80-81", ("10.0.0.4", "0.0.0.0/0")),))
     rules = tmp_path / "fw.nft"
     rules.write_text(firewall.render("s", [guard]))

@@ -7,17 +7,20 @@ shown a broken artifact, so a checker that silently passes everything fails.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from components.topology import Node, Topology
-from components.userdata import SYSTEMD_UNIT_DIR, render_user_data, rendered_files, user_data
+from components.userdata import (
+    SYSTEMD_UNIT_DIR,
+    render_user_data,
+    rendered_files,
+    user_data,
+)
+from tests.services import missing
 
 Build = Callable[..., Topology]
 
@@ -33,17 +36,10 @@ NGINX_MIME_TYPES = Path("/etc/nginx/mime.types")
 TIMEOUT = 120
 
 
-def _missing(what: str) -> None:
-    """Skip when a tool is absent, but in CI (CI=true) a missing tool is a failure."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what} is required in CI")
-    pytest.skip(f"{what} is not installed")
-
-
 def need(tool: str) -> str:
     found = shutil.which(tool)
     if found is None:
-        _missing(f"{tool} (Debian package {TOOL_PACKAGES[tool]})")
+        missing(f"{tool} (Debian package {TOOL_PACKAGES[tool]})")
     return str(found)
 
 
@@ -121,7 +117,7 @@ def systemd_verify(files: dict[str, str], modes: dict[str, int], root: Path) -> 
     """
     analyze = need("systemd-analyze")
     if not (HOST_UNIT_DIR / "sysinit.target").exists():
-        _missing(f"systemd's own units in {HOST_UNIT_DIR}")
+        missing(f"systemd's own units in {HOST_UNIT_DIR}")
     shutil.copytree(HOST_UNIT_DIR, root / "lib/systemd/system", symlinks=True)
     unit_paths = [p for p in files if p.startswith(SYSTEMD_UNIT_DIR + "/")]
     units = _units_to_verify(unit_paths)
@@ -130,7 +126,7 @@ def systemd_verify(files: dict[str, str], modes: dict[str, int], root: Path) -> 
         if not any(Path(p).name == unit for p in unit_paths):
             packaged = HOST_UNIT_DIR / _host_unit_for(unit)
             if not packaged.exists():
-                _missing(f"{packaged} (Debian package {HOST_UNIT_PACKAGES.get(packaged.name, 'unknown')})")
+                missing(f"{packaged} (Debian package {HOST_UNIT_PACKAGES.get(packaged.name, 'unknown')})")
             texts.append(packaged.read_text())
     for path, content in files.items():
         target = root / path.lstrip("/")

@@ -15,7 +15,13 @@ from pathlib import Path
 import pytest
 
 import steps
-from tests.services import PG_BIN, PostgresCluster, require_tool, run_env, shared_tempdir
+from tests.services import (
+    PG_BIN,
+    PostgresCluster,
+    require_tool,
+    run_env,
+    shared_tempdir,
+)
 
 ROLE = "site"
 DATABASE = "site"

@@ -156,7 +156,7 @@ def test_node_env_unit_runs_script_before_private_services(render_topology: Buil
         files = rendered_files(node, topology)
         unit = files[f"{SYSTEMD_UNIT_DIR}/{paths.NODE_ENV_UNIT}"]
         assert f"ExecStart={paths.NODE_ENV_SCRIPT} {topology.config.vpc_cidr}" in unit
-        assert f"ip -o -4 addr show to \"$cidr\"" in files[paths.NODE_ENV_SCRIPT]
+        assert "ip -o -4 addr show to \"$cidr\"" in files[paths.NODE_ENV_SCRIPT]
         assert paths.NODE_ENV_FILE in files[paths.NODE_ENV_SCRIPT]
         if "app" in node.roles:
             assert f"Before={paths.APP_UNIT}" in unit
