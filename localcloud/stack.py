@@ -24,7 +24,7 @@ from typing import Any
 
 import yaml
 
-from components.config import DEFAULT_APP, deploy_public_key
+from components.config import DEFAULT_APP, ROLES, deploy_public_key
 from localcloud.cloud import LocalCloud, Report
 from localcloud.host import data_dir, require_root
 from localcloud.image import ensure_image, ensure_wheelhouse
@@ -36,7 +36,6 @@ from offline.harness import ROOT, run_program, stack_config
 from offline.keys import new_deploy_key
 
 SECRETS_FILE = "secrets.json"
-ROLE_ORDER = ("web", "app", "cache", "db")
 
 
 @dataclass(frozen=True)
@@ -208,7 +207,7 @@ def nodes(stack: str) -> tuple[NodeRow, ...]:
     rows = []
     role_prefix = f"dt-{stack}-"
     for record in StackState(stack_dir(stack) / "state.json").of_type(DROPLET):
-        roles = tuple(r for r in ROLE_ORDER if f"{role_prefix}{r}" in record.local["tags"])
+        roles = tuple(r for r in ROLES if f"{role_prefix}{r}" in record.local["tags"])
         machine = load_state(record.local["machine"])
         state = "running" if machine is not None and is_running(machine) else "stopped"
         if state == "running":
