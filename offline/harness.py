@@ -6,6 +6,7 @@ one way to run the program without the Pulumi CLI or a cloud account.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import ipaddress
 import json
@@ -226,4 +227,7 @@ def run_program(
         await _resolve_outputs(run)
 
     _sync_await(main())
+    # The SDK leaves an event loop on each executor thread it used; collect them
+    # now, while their sockets are open, rather than noisily at interpreter exit.
+    gc.collect()
     return run
