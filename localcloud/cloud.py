@@ -36,6 +36,16 @@ from localcloud.machine import (
 )
 from localcloud.network import Network, create_network, teardown_network, veth_name
 from localcloud.state import (
+    Action,
+    Decision,
+    Record,
+    StackState,
+    decide,
+    destroy_order,
+    input_digests,
+    resource_key,
+)
+from offline.resource_types import (
     CERTIFICATE,
     COMMAND,
     COPY_TO_REMOTE,
@@ -49,14 +59,6 @@ from localcloud.state import (
     VOLUME,
     VOLUME_ATTACHMENT,
     VPC,
-    Action,
-    Decision,
-    Record,
-    StackState,
-    decide,
-    destroy_order,
-    input_digests,
-    resource_key,
 )
 
 RECORDED_ONLY = (SSH_KEY, CERTIFICATE, DNS_RECORD, PROJECT, PROJECT_RESOURCES)

@@ -30,10 +30,11 @@ from localcloud.host import data_dir, require_root
 from localcloud.image import ensure_image, ensure_wheelhouse
 from localcloud.machine import is_running, load_state, run_in
 from localcloud.network import Network, ensure_internet, teardown_internet
-from localcloud.state import DROPLET, StackState
+from localcloud.state import StackState
 from localcloud.volume import purge_volumes
 from offline.harness import ROOT, run_program, stack_config
 from offline.keys import new_deploy_key
+from offline.resource_types import DROPLET
 
 SECRETS_FILE = "secrets.json"
 

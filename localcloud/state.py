@@ -22,19 +22,21 @@ from typing import Any
 
 import pulumi
 
-DROPLET = "digitalocean:index/droplet:Droplet"
-VPC = "digitalocean:index/vpc:Vpc"
-VOLUME = "digitalocean:index/volume:Volume"
-VOLUME_ATTACHMENT = "digitalocean:index/volumeAttachment:VolumeAttachment"
-LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
-FIREWALL = "digitalocean:index/firewall:Firewall"
-SSH_KEY = "digitalocean:index/sshKey:SshKey"
-CERTIFICATE = "digitalocean:index/certificate:Certificate"
-DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
-PROJECT = "digitalocean:index/project:Project"
-PROJECT_RESOURCES = "digitalocean:index/projectResources:ProjectResources"
-COMMAND = "command:remote:Command"
-COPY_TO_REMOTE = "command:remote:CopyToRemote"
+from offline.resource_types import (
+    CERTIFICATE,
+    COMMAND,
+    COPY_TO_REMOTE,
+    DNS_RECORD,
+    DROPLET,
+    FIREWALL,
+    LOAD_BALANCER,
+    PROJECT,
+    PROJECT_RESOURCES,
+    SSH_KEY,
+    VOLUME,
+    VOLUME_ATTACHMENT,
+    VPC,
+)
 
 ALL_INPUTS = "*"
 REPLACE_ON: dict[str, tuple[str, ...]] = {

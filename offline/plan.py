@@ -18,10 +18,7 @@ from collections import defaultdict
 from components.config import SECRETS, ConfigError
 from offline.harness import Run, run_program, stack_config
 from offline.keys import new_deploy_key
-
-DROPLET = "digitalocean:index/droplet:Droplet"
-FIREWALL = "digitalocean:index/firewall:Firewall"
-LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
+from offline.resource_types import DROPLET, FIREWALL, LOAD_BALANCER
 
 
 def _table(rows: list[list[str]], header: list[str]) -> str:

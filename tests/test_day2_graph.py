@@ -10,14 +10,12 @@ import pytest
 
 from offline.harness import ROOT, Registration, Run, reveal, run_program, stack_config
 from offline.keys import new_deploy_key
+from offline.resource_types import COMMAND, COPY_TO_REMOTE, DROPLET
 
-COMMAND = "command:remote:Command"
-COPY = "command:remote:CopyToRemote"
-DROPLET = "digitalocean:index/droplet:Droplet"
 DEPLOY_KEY, _ = new_deploy_key()
 CANARY = {"dbPassword": "canary-db-5d2e91", "secretKey": "canary-key-0b7f3c", "sshPrivateKey": DEPLOY_KEY}
 CANARY_VALUES = ("canary-db-5d2e91", "canary-key-0b7f3c", DEPLOY_KEY.splitlines()[1])
-STEP_TYPES = (COMMAND, COPY)
+STEP_TYPES = (COMMAND, COPY_TO_REMOTE)
 
 
 def run(config: dict, stack: str = "pool") -> Run:

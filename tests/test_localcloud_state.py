@@ -23,10 +23,6 @@ from localcloud.cloud import (
 from localcloud.ssh import MASK, mask
 from localcloud.stack import apply_sets, local_config
 from localcloud.state import (
-    COMMAND,
-    DROPLET,
-    VOLUME,
-    VPC,
     Action,
     Record,
     StackState,
@@ -35,6 +31,7 @@ from localcloud.state import (
     input_digests,
 )
 from offline.keys import new_deploy_key
+from offline.resource_types import COMMAND, DROPLET, VOLUME, VPC
 from tests.services import missing
 
 KEY = b"k" * 32

@@ -9,12 +9,16 @@ import pytest
 
 from offline.harness import STACKS, Run, run_program, stack_config
 from offline.keys import new_deploy_key
+from offline.resource_types import (
+    DNS_RECORD,
+    DROPLET,
+    FIREWALL,
+    LOAD_BALANCER,
+    VOLUME,
+    VOLUME_ATTACHMENT,
+    VPC,
+)
 
-DROPLET = "digitalocean:index/droplet:Droplet"
-FIREWALL = "digitalocean:index/firewall:Firewall"
-LB = "digitalocean:index/loadBalancer:LoadBalancer"
-VOLUME = "digitalocean:index/volume:Volume"
-VPC = "digitalocean:index/vpc:Vpc"
 DEPLOY_KEY, DEPLOY_PUBLIC = new_deploy_key()
 CANARY = {"dbPassword": "canary-db-7c1f0e", "secretKey": "canary-key-93ab42", "sshPrivateKey": DEPLOY_KEY}
 CANARY_VALUES = ("canary-db-7c1f0e", "canary-key-93ab42", DEPLOY_KEY.splitlines()[1])
@@ -52,10 +56,10 @@ def test_every_layout_has_a_stack_file():
 def test_counts_and_types_per_layout(stack, droplets, has_lb):
     result = run(stack_config(stack), stack=stack)
     assert len(result.of_type(DROPLET)) == droplets
-    assert len(result.of_type(LB)) == (1 if has_lb else 0)
+    assert len(result.of_type(LOAD_BALANCER)) == (1 if has_lb else 0)
     assert len(result.of_type(VPC)) == 1
     if has_lb:
-        assert result.of_type(LB)[0].inputs["dropletTag"] == "dt-pool-web"
+        assert result.of_type(LOAD_BALANCER)[0].inputs["dropletTag"] == "dt-pool-web"
 
 
 def test_droplets_are_named_by_group_and_index_and_tagged(stack_run):
@@ -92,7 +96,7 @@ def _assert_nothing_replaced(before: Run, after: Run) -> None:
     assert survivors, "no droplet survived the change"
     for name in survivors:
         assert _replace_inputs(old[name]) == _replace_inputs(new[name]), name
-    for type_ in (LB, VPC, FIREWALL):
+    for type_ in (LOAD_BALANCER, VPC, FIREWALL):
         assert {r.urn: r.inputs for r in before.of_type(type_)} == {r.urn: r.inputs for r in after.of_type(type_)}, type_
 
 
@@ -135,7 +139,7 @@ def test_db_volume_keeps_its_identity_across_layouts():
 
 def test_volume_is_attached_to_the_node_carrying_db():
     result = run(stack_config("split"), stack="split")
-    attachment = result.of_type("digitalocean:index/volumeAttachment:VolumeAttachment")[0]
+    attachment = result.of_type(VOLUME_ATTACHMENT)[0]
     db = result.one(DROPLET, "db-1")
     assert int(attachment.inputs["dropletId"]) == int(db.id)
     assert attachment.delete_before_replace
@@ -172,11 +176,11 @@ def test_with_a_load_balancer_web_takes_http_only_from_it():
 
 def test_domain_brings_certificate_https_redirect_and_record():
     result = run({**stack_config("pool"), "domain": "www.example.com"}, stack="pool")
-    lb = result.of_type(LB)[0].inputs
+    lb = result.of_type(LOAD_BALANCER)[0].inputs
     assert lb["redirectHttpToHttps"] is True
     assert {int(r["entryPort"]) for r in lb["forwardingRules"]} == {80, 443}
     assert lb["healthcheck"]["path"] == "/healthz"
-    record = result.of_type("digitalocean:index/dnsRecord:DnsRecord")[0].inputs
+    record = result.of_type(DNS_RECORD)[0].inputs
     assert (record["domain"], record["name"], record["type"]) == ("example.com", "www", "A")
     assert result.outputs["siteUrl"] == "https://www.example.com/"
 
@@ -199,7 +203,7 @@ def test_secrets_reach_no_user_data_and_no_plain_output(stack_run, preview):
 
 def test_outputs_describe_the_site():
     result = run(stack_config("pool"), stack="pool")
-    assert result.outputs["publicIp"] == result.of_type(LB)[0].outputs["ip"]
+    assert result.outputs["publicIp"] == result.of_type(LOAD_BALANCER)[0].outputs["ip"]
     assert set(result.outputs["privateIps"]) == {"web", "app", "cache", "db"}
     assert len(result.outputs["privateIps"]["app"]) == 3
     assert result.outputs["monthlyCostUsd"] == pytest.approx(2 * 6 + 3 * 12 + 6 + 24 + 20 * 0.10 + 12)
