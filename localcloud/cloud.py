@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
-from pulumi.runtime import rpc
 
 from components.paths import PG_MOUNT
 from localcloud import balancer, firewall, ssh, volume
@@ -45,6 +44,7 @@ from localcloud.state import (
     input_digests,
     resource_key,
 )
+from offline.harness import reveal
 from offline.resource_types import (
     CERTIFICATE,
     COMMAND,
@@ -97,17 +97,19 @@ class Report:
         return f"{self.action.value:>9}  {type_.split(':')[-1]:<16} {name:<24} {self.seconds:6.1f}s{note}"
 
 
-def plain_inputs(value: Any) -> Any:
-    """Inputs with secret wrappers taken off and whole floats made ints, as a provider would read them."""
+def _whole_numbers(value: Any) -> Any:
     if isinstance(value, Mapping):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return plain_inputs(value.get("value"))
-        return {k: plain_inputs(v) for k, v in value.items()}
+        return {k: _whole_numbers(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [plain_inputs(v) for v in value]
+        return [_whole_numbers(v) for v in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def plain_inputs(value: Any) -> Any:
+    """Inputs with secret wrappers taken off and whole floats made ints, as a provider would read them."""
+    return _whole_numbers(reveal(value))
 
 
 def new_id(*parts: str) -> str:
