@@ -23,6 +23,7 @@ from components.topology import APP_PORT
 from components.userdata import STATIC_ACCESS_LOG
 from localcloud.machine import (
     MachineState,
+    is_running,
     load_state,
     read_boot_id,
     run_in,
@@ -328,3 +329,6 @@ def test_pool_survives_faults(pool: UpResult, timed: Callable[[str], None]) -> N
         assert counts["non2xx"] == 0 and counts["failed"] == 0, f"{fault}: {counts}"
     page = fetch(pool.url)
     assert page.status == 200 and page.headers.get("x-cache") == "miss", "with memcached down every page is a miss"
+    served_by = {SERVED_BY.search(fetch(pool.url).body).group(1) for _ in range(10)}
+    assert served_by and "app-1" not in served_by, f"the stopped app node serves nothing: {served_by}"
+    assert not is_running(machines["app-1"]) and not is_running(machines["web-1"]), "the faults really stopped them"
