@@ -76,12 +76,12 @@ class FakeCloud(pulumi.runtime.Mocks):
         self.taken: dict[str, str] = {}
 
     def _private_ip(self, name: str) -> str:
+        """A stable address for `name`: the first free one from a point its name picks."""
         if name not in self.taken:
-            start = int(_stable_id("ip", name)) % len(self.hosts)
             used = set(self.taken.values())
-            ip = next(str(self.hosts[(start + i) % len(self.hosts)]) for i in range(len(self.hosts))
-                      if str(self.hosts[(start + i) % len(self.hosts)]) not in used)
-            self.taken[name] = ip
+            start = int(_stable_id("ip", name))
+            candidates = (str(self.hosts[(start + i) % len(self.hosts)]) for i in range(len(self.hosts)))
+            self.taken[name] = next(ip for ip in candidates if ip not in used)
         return self.taken[name]
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict]:
