@@ -50,10 +50,10 @@ class Site(pulumi.ComponentResource):
 
         db = nodes[topology.db_node.name]
         self.db = DbNode("db", topology, db, secrets.db_password, child)
-        self.cache = CacheNode("cache", topology, child)
+        self.cache = CacheNode("cache", topology, carrying("cache"), child)
         env_file = pulumi.Output.all(
             db_host=db.address("db", topology),
-            cache_hosts=pulumi.Output.all(*[h.address("cache", topology) for h in carrying("cache")]),
+            cache_hosts=self.cache.hosts,
             public=pulumi.Output.all(*public_ips),
             db_password=secrets.db_password,
             secret_key=secrets.secret_key,
