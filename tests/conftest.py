@@ -5,11 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import pytest
+from hypothesis import settings
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from components.config import parse_config
 from components.topology import Topology, build_topology
+
+# Property tests check logic, not speed: a loaded CI machine must not fail them on time.
+settings.register_profile("project", deadline=None)
+settings.load_profile("project")
 
 RENDER_LAYOUTS: dict[str, dict[str, object]] = {
     "onebox": {"layout": "onebox"},
