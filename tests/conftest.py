@@ -1,13 +1,13 @@
-"""Shared fixtures: a valid admin key and one topology per layout the render tests cover."""
+"""Shared test settings and fixtures: property-test limits, a valid admin key, a topology per layout."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
 import pytest
-from hypothesis import settings
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from hypothesis import settings
 
 from components.config import parse_config
 from components.topology import Topology, build_topology
