@@ -40,6 +40,17 @@ def missing(message: str) -> NoReturn:
     pytest.skip(message)
 
 
+def require_local_cloud(tools: tuple[str, ...]) -> None:
+    """The local cloud boots containers: it needs root, overlayfs and these host tools."""
+    absent = [f"{tool} not installed" for tool in tools if shutil.which(tool) is None]
+    if os.geteuid() != 0:
+        absent.append("not root")
+    if "overlay" not in Path("/proc/filesystems").read_text():
+        absent.append("no overlayfs in this kernel")
+    if absent:
+        missing("local cloud needs: " + ", ".join(absent))
+
+
 def require_tool(name: str) -> str:
     """The tool's path (PATH, then PostgreSQL's bin directory), or skip/fail via `missing`."""
     found = shutil.which(name) or (str(PG_BIN / name) if (PG_BIN / name).exists() else None)

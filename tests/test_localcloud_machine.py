@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -50,7 +49,7 @@ from localcloud.network import (
     teardown_internet,
     teardown_network,
 )
-from tests.services import missing
+from tests.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
 
@@ -82,20 +81,9 @@ packages:
 """.encode()
 
 
-def _missing() -> list[str]:
-    missing = [f"{tool} not installed" for tool in TOOLS if shutil.which(tool) is None]
-    if os.geteuid() != 0:
-        missing.append("not root")
-    if "overlay" not in Path("/proc/filesystems").read_text():
-        missing.append("no overlayfs in this kernel")
-    return missing
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _requirements() -> None:
-    absent = _missing()
-    if absent:
-        missing("local cloud needs: " + ", ".join(absent))
+    require_local_cloud(TOOLS)
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,7 @@ request counted here comes from the internet namespace, as a visitor's would.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -44,7 +42,7 @@ from localcloud.stack import UpResult, apply_sets, down, ensure_secrets, stack_d
 from localcloud.state import Action
 from localcloud.volume import volume_dir
 from offline.harness import ROOT, stack_config
-from tests.services import missing
+from tests.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
 
@@ -60,18 +58,9 @@ SERVED_BY = re.compile(r"Served by <code>([^<]+)</code>")
 FIREWALLED = "filtered"
 
 
-def _missing() -> list[str]:
-    missing = [f"{tool} not installed" for tool in TOOLS if shutil.which(tool) is None]
-    if os.geteuid() != 0:
-        missing.append("not root")
-    return missing
-
-
 @pytest.fixture(scope="module", autouse=True)
 def _requirements() -> None:
-    absent = _missing()
-    if absent:
-        missing("local cloud needs: " + ", ".join(absent))
+    require_local_cloud(TOOLS)
 
 
 @pytest.fixture
