@@ -10,6 +10,7 @@ gunicorn and reloads nginx.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -325,20 +326,27 @@ def service_ctl(argv: list[str], config: ServiceCtlConfig) -> int:
 # ---- fixtures -----------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def postgres() -> Iterator[PostgresCluster]:
-    """One throwaway cluster for the session; tests create their own databases in it."""
-    require_tool("runuser")
-    for tool in ("initdb", "pg_ctl", "psql"):
+@contextlib.contextmanager
+def scratch_cluster(prefix: str, start: bool) -> Iterator[PostgresCluster]:
+    """A throwaway initialised cluster, started or left for the code under test to start; always removed."""
+    for tool in ("runuser", "initdb", "pg_ctl", "psql", "pg_isready"):
         require_tool(tool)
-    cluster = PostgresCluster(shared_tempdir("dt-pg-"))
+    cluster = PostgresCluster(shared_tempdir(prefix))
     cluster.init()
-    cluster.start()
+    if start:
+        cluster.start()
     try:
         yield cluster
     finally:
         cluster.stop()
         shutil.rmtree(cluster.root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresCluster]:
+    """One throwaway cluster for the session; tests create their own databases in it."""
+    with scratch_cluster("dt-pg-", start=True) as cluster:
+        yield cluster
 
 
 @pytest.fixture

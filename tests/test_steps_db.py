@@ -7,7 +7,6 @@ it, as the real one does after mounting the volume.
 from __future__ import annotations
 
 import secrets
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,9 +17,8 @@ import steps
 from tests.services import (
     PG_BIN,
     PostgresCluster,
-    require_tool,
     run_env,
-    shared_tempdir,
+    scratch_cluster,
 )
 
 ROLE = "site"
@@ -29,15 +27,8 @@ DATABASE = "site"
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[PostgresCluster]:
-    for tool in ("runuser", "initdb", "pg_ctl", "psql", "pg_isready"):
-        require_tool(tool)
-    cluster = PostgresCluster(shared_tempdir("dt-pg-steps-"))
-    cluster.init()
-    try:
+    with scratch_cluster("dt-pg-steps-", start=False) as cluster:
         yield cluster
-    finally:
-        cluster.stop()
-        shutil.rmtree(cluster.root, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
