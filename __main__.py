@@ -2,13 +2,13 @@
 
 import pulumi
 
-from components.site import Site
+from components.site import Site, SiteArgs
 from components.stack_config import read_stack_config
-from components.topology import build_topology
+from model.topology import build_topology
 
 config, secrets = read_stack_config()
 topology = build_topology(config)
-site = Site("site", topology, secrets)
+site = Site("site", SiteArgs(topology, secrets))
 
 pulumi.export("siteUrl", site.url)
 pulumi.export("publicIp", site.public_ip)

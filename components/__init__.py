@@ -1,1 +1,1 @@
-"""The django-tiers program: pure decisions (config, topology, sizing, rendering) and the components that declare resources from them."""
+"""The floor that speaks Pulumi: ComponentResources, each (name, Args, opts), declared from what model/ and render/ decide."""

@@ -9,16 +9,30 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 from pulumi_command import remote as command
 
-from components import paths, remote
-from components.config import AppSpec
-from components.firewall import firewall_for
+from components import remote
+from components.firewall import declare_firewall
 from components.node_group import NodeHandle
-from components.release import Release
-from components.topology import Topology
+from model import paths
+from model.config import AppSpec
+from model.roles import Role
+from model.topology import FirewallSpec
+from render.release import Release
+
+
+@dataclass(frozen=True)
+class AppTierArgs:
+    app: AppSpec
+    nodes: Sequence[NodeHandle]
+    release: Release
+    env_file: pulumi.Output[str]
+    """The app's environment file; it holds secrets, so it travels on stdin only."""
+    db_setup: pulumi.Resource
+    firewall: FirewallSpec | None
 
 
 class AppTier(pulumi.ComponentResource):
@@ -26,22 +40,13 @@ class AppTier(pulumi.ComponentResource):
     static_archive: pulumi.Output[str]
     """The release's static files, as a base64 tarball, for the web nodes."""
 
-    def __init__(
-        self,
-        name: str,
-        topology: Topology,
-        nodes: Sequence[NodeHandle],
-        release: Release,
-        env_file: pulumi.Output[str],
-        db_setup: pulumi.Resource,
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+    def __init__(self, name: str, args: AppTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:app_tier:AppTier", name, None, opts)
-        app: AppSpec = topology.config.app
-        self.firewall = firewall_for("app", topology, self)
+        app, release, nodes = args.app, args.release, args.nodes
+        self.firewall = declare_firewall(args.firewall, self)
         release_env = {"RELEASE": release.name}
         uploaded = f"{paths.UPLOAD_DIR}/django-tiers-{release.name}.tar.gz"
-        env_digest = pulumi.Output.unsecret(env_file.apply(lambda text: hashlib.sha256(text.encode()).hexdigest()))
+        env_digest = pulumi.Output.unsecret(args.env_file.apply(lambda text: hashlib.sha256(text.encode()).hexdigest()))
 
         installs, envs = [], []
         for h in nodes:
@@ -55,26 +60,25 @@ class AppTier(pulumi.ComponentResource):
             install_line = remote.step_line("app-release.sh", {**release_env, "REQUIREMENTS": app.requirements})
             installs.append(remote.step(
                 f"{h.node.name}-release", h.connection,
-                install_line.apply(lambda line: f"sudo install -D -m 0644 {uploaded} {paths.RELEASES_DIR}/{release.name}.tar.gz && {line}"),
+                remote.line_step("release-install", uploaded=uploaded, release=release.name, then=install_line),
                 self, after=[upload],
             ))
             envs.append(remote.step(
                 f"{h.node.name}-env", h.connection, remote.step_line("app-env.sh"), self,
-                after=[h.ready], stdin=env_file, secret=True,
+                after=[h.ready], stdin=args.env_file, secret=True,
             ))
 
         first = nodes[0]
         django_env = {**release_env, "SETTINGS": app.settings}
         migrate = remote.step(
             "migrate", first.connection, remote.step_line("migrate.sh", django_env), self,
-            after=[installs[0], envs[0], db_setup],
+            after=[installs[0], envs[0], args.db_setup],
         )
         collect = remote.step(
             "collectstatic", first.connection, remote.step_line("collectstatic.sh", django_env), self, after=[migrate]
         )
         export = remote.step(
-            "static-export", first.connection,
-            f"sudo base64 -w0 {paths.RELEASES_DIR}/{release.name}/static.tar.gz",
+            "static-export", first.connection, remote.line_step("static-export", release=release.name),
             self, after=[collect], log_stdout=False,
         )
         self.static_archive = export.stdout
@@ -83,7 +87,7 @@ class AppTier(pulumi.ComponentResource):
         previous: pulumi.Resource = migrate
         for h, install, env in zip(nodes, installs, envs):
             line = remote.step_line(
-                "app-activate.sh", {**release_env, "APP_HOST": h.address("app", topology), "ENV_DIGEST": env_digest}
+                "app-activate.sh", {**release_env, "APP_HOST": h.address(Role.APP), "ENV_DIGEST": env_digest}
             )
             previous = remote.step(f"{h.node.name}-activate", h.connection, line, self, after=[install, env, previous])
             self.activations.append(previous)

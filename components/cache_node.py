@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 
-from components.firewall import firewall_for
+from components.firewall import declare_firewall
 from components.node_group import NodeHandle
-from components.topology import Topology
+from model.roles import Role
+from model.topology import FirewallSpec
+
+
+@dataclass(frozen=True)
+class CacheNodeArgs:
+    nodes: Sequence[NodeHandle]
+    firewall: FirewallSpec | None
 
 
 class CacheNode(pulumi.ComponentResource):
     hosts: pulumi.Output[list[str]]
     """The address each cache node's memcached listens on, for the app's CACHE_LOCATIONS."""
 
-    def __init__(
-        self,
-        name: str,
-        topology: Topology,
-        nodes: Sequence[NodeHandle],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+    def __init__(self, name: str, args: CacheNodeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:cache_node:CacheNode", name, None, opts)
-        self.firewall = firewall_for("cache", topology, self)
-        self.hosts = pulumi.Output.all(*[h.address("cache", topology) for h in nodes])
-        self.register_outputs({})
+        self.firewall = declare_firewall(args.firewall, self)
+        self.hosts = pulumi.Output.all(*[h.address(Role.CACHE) for h in args.nodes])
+        self.register_outputs({"hosts": self.hosts})

@@ -6,13 +6,27 @@ so moving from onebox to split moves the attachment and keeps the data.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_digitalocean as do
 
-from components import paths, remote
-from components.firewall import firewall_for
+from components import remote
+from components.firewall import declare_firewall
 from components.node_group import NodeHandle
-from components.topology import Topology
+from model import paths
+from model.topology import FirewallSpec
+
+
+@dataclass(frozen=True)
+class DbNodeArgs:
+    node: NodeHandle
+    volume_name: str
+    volume_gb: int
+    region: str
+    password: pulumi.Output[str]
+    firewall: FirewallSpec | None
+    """None when Postgres listens on loopback only."""
 
 
 class DbNode(pulumi.ComponentResource):
@@ -20,21 +34,14 @@ class DbNode(pulumi.ComponentResource):
     setup: pulumi.Resource
     """Done when Postgres runs on the volume and the app's role and database exist."""
 
-    def __init__(
-        self,
-        name: str,
-        topology: Topology,
-        node: NodeHandle,
-        password: pulumi.Output[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+    def __init__(self, name: str, args: DbNodeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:db_node:DbNode", name, None, opts)
-        cfg = topology.config
+        node = args.node
         self.volume = do.Volume(
             "pgdata",
-            name=topology.volume_name,
-            region=cfg.region,
-            size=cfg.db_volume_gb,
+            name=args.volume_name,
+            region=args.region,
+            size=args.volume_gb,
             initial_filesystem_type="ext4",
             description="PostgreSQL data for django-tiers",
             opts=pulumi.ResourceOptions(parent=self, protect=True),
@@ -45,14 +52,14 @@ class DbNode(pulumi.ComponentResource):
             volume_id=self.volume.id,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
-        self.firewall = firewall_for("db", topology, self)
+        self.firewall = declare_firewall(args.firewall, self)
         self.setup = remote.step(
             "db-setup",
             node.connection,
             remote.step_line("db-setup.sh", {"DB_NAME": paths.DB_NAME, "DB_USER": paths.DB_USER}),
             self,
             after=[node.ready, self.attachment],
-            stdin=password.apply(lambda p: p + "\n"),
+            stdin=args.password.apply(lambda p: p + "\n"),
             secret=True,
         )
-        self.register_outputs({"volumeId": self.volume.id})
+        self.register_outputs({"volumeId": self.volume.id, "attachmentId": self.attachment.id})

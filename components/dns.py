@@ -1,15 +1,21 @@
-"""Split a site's domain into the DigitalOcean DNS zone and the record inside it."""
+"""The site's name in DigitalOcean DNS: one A record per public address."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 
-def zone_and_record(domain: str) -> tuple[str, str]:
-    """`www.example.com` -> (`example.com`, `www`); an apex `example.com` -> (`example.com`, `@`).
+import pulumi
+import pulumi_digitalocean as do
 
-    The zone is taken to be the last two labels; that is how most domains are
-    registered, and the README says so.
-    """
-    labels = domain.split(".")
-    zone = ".".join(labels[-2:])
-    record = ".".join(labels[:-2]) or "@"
-    return zone, record
+from model.dns import zone_and_record
+
+
+def declare_a_records(domain: str, addresses: Sequence[pulumi.Input[str]], parent: pulumi.Resource) -> list[do.DnsRecord]:
+    zone, record = zone_and_record(domain)
+    return [
+        do.DnsRecord(
+            f"a-record-{i}", domain=zone, type="A", name=record, value=ip, ttl=300,
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+        for i, ip in enumerate(addresses, start=1)
+    ]

@@ -1,11 +1,12 @@
-"""Turn the topology's firewall rules into DigitalOcean cloud firewalls attached by tag."""
+"""A cloud firewall declared from the model's FirewallSpec, attached to its droplets by tag."""
 
 from __future__ import annotations
 
 import pulumi
 import pulumi_digitalocean as do
 
-from components.topology import INTERNET, Rule, Topology
+from model import naming
+from model.topology import INTERNET, Allow, FirewallSpec
 
 OUTBOUND = [
     do.FirewallOutboundRuleArgs(protocol=protocol, port_range=ports, destination_addresses=list(INTERNET))
@@ -13,39 +14,30 @@ OUTBOUND = [
 ]
 
 
-def _inbound(rule: Rule, topology: Topology, load_balancer_id: pulumi.Input[str] | None) -> list[do.FirewallInboundRuleArgs]:
+def _inbound(allow: Allow, load_balancer_id: pulumi.Input[str] | None) -> do.FirewallInboundRuleArgs:
     sources: dict[str, object] = {}
-    if rule.source == "internet":
-        sources["source_addresses"] = list(INTERNET)
-    elif rule.source == "admin":
-        sources["source_addresses"] = list(topology.config.admin_cidrs)
-    elif rule.source == "load_balancer":
+    if allow.addresses:
+        sources["source_addresses"] = list(allow.addresses)
+    elif allow.load_balancer:
         sources["source_load_balancer_uids"] = [load_balancer_id]
     else:
-        sources["source_tags"] = [topology.role_tag(rule.source)]
-    return [do.FirewallInboundRuleArgs(protocol="tcp", port_range=str(port), **sources) for port in rule.ports]
+        sources["source_tags"] = list(allow.tags)
+    return do.FirewallInboundRuleArgs(protocol="tcp", port_range=str(allow.port), **sources)
 
 
-def target_tag(topology: Topology, target: str) -> str:
-    return topology.stack_tag if target == "all" else topology.role_tag(target)
-
-
-def firewall_for(
-    target: str,
-    topology: Topology,
+def declare_firewall(
+    spec: FirewallSpec | None,
     parent: pulumi.Resource,
     load_balancer_id: pulumi.Input[str] | None = None,
-    outbound: bool = False,
 ) -> do.Firewall | None:
-    """One firewall per target (a role, or `all`), holding that target's rules; None when it has none."""
-    rules = [r for r in topology.rules if r.target == target]
-    if not rules:
+    """The firewall of `spec`, a child of `parent`; nothing when the spec is None."""
+    if spec is None:
         return None
     return do.Firewall(
-        f"{target}-firewall",
-        name=f"{target_tag(topology, target)}-fw",
-        tags=[target_tag(topology, target)],
-        inbound_rules=[inbound for r in rules for inbound in _inbound(r, topology, load_balancer_id)],
-        outbound_rules=OUTBOUND if outbound else None,
+        f"{spec.target}-firewall",
+        name=naming.firewall_name(spec.tag),
+        tags=[spec.tag],
+        inbound_rules=[_inbound(allow, load_balancer_id) for allow in spec.allows],
+        outbound_rules=OUTBOUND if spec.outbound_anywhere else None,
         opts=pulumi.ResourceOptions(parent=parent),
     )

@@ -2,31 +2,38 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_digitalocean as do
 
-from components.paths import HEALTH_PATH
-from components.topology import Topology
+from model import naming
+from model.paths import HEALTH_PATH
+
+
+@dataclass(frozen=True)
+class LoadBalancerArgs:
+    stack: str
+    region: str
+    vpc_id: pulumi.Input[str]
+    droplet_tag: str
+    """The tag of the droplets it balances over: the web role's."""
+    domain: str | None
+    """With a domain: a Let's Encrypt certificate, HTTPS, and HTTP redirected to it."""
 
 
 class LoadBalancer(pulumi.ComponentResource):
     lb: do.LoadBalancer
 
-    def __init__(
-        self,
-        name: str,
-        topology: Topology,
-        vpc_id: pulumi.Input[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+    def __init__(self, name: str, args: LoadBalancerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:load_balancer:LoadBalancer", name, None, opts)
-        cfg = topology.config
         child = pulumi.ResourceOptions(parent=self)
         rules = [do.LoadBalancerForwardingRuleArgs(entry_port=80, entry_protocol="http", target_port=80, target_protocol="http")]
         certificate = None
-        if cfg.domain:
+        if args.domain:
             certificate = do.Certificate(
-                "certificate", name=f"{topology.stack_tag}-cert", type="lets_encrypt", domains=[cfg.domain], opts=child
+                "certificate", name=naming.certificate_name(args.stack), type="lets_encrypt", domains=[args.domain],
+                opts=child,
             )
             rules.append(
                 do.LoadBalancerForwardingRuleArgs(
@@ -36,10 +43,10 @@ class LoadBalancer(pulumi.ComponentResource):
             )
         self.lb = do.LoadBalancer(
             "lb",
-            name=f"{topology.stack_tag}-lb",
-            region=cfg.region,
-            vpc_uuid=vpc_id,
-            droplet_tag=topology.role_tag("web"),
+            name=naming.load_balancer_name(args.stack),
+            region=args.region,
+            vpc_uuid=args.vpc_id,
+            droplet_tag=args.droplet_tag,
             forwarding_rules=rules,
             healthcheck=do.LoadBalancerHealthcheckArgs(
                 protocol="http", port=80, path=HEALTH_PATH,

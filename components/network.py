@@ -2,27 +2,42 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_digitalocean as do
 
-from components.firewall import firewall_for
-from components.topology import Topology
+from components.firewall import declare_firewall
+from model import naming
+from model.topology import FirewallSpec
+
+
+@dataclass(frozen=True)
+class NetworkArgs:
+    stack: str
+    region: str
+    vpc_cidr: str
+    ssh_public_keys: tuple[str, ...]
+    firewall: FirewallSpec | None
+    """What every node lets in: SSH from the admin networks; and all outbound."""
 
 
 class Network(pulumi.ComponentResource):
     vpc: do.Vpc
     ssh_keys: list[do.SshKey]
 
-    def __init__(self, name: str, topology: Topology, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:network:Network", name, None, opts)
-        cfg = topology.config
         child = pulumi.ResourceOptions(parent=self)
         self.vpc = do.Vpc(
-            "vpc", name=f"{topology.stack_tag}-vpc", region=cfg.region, ip_range=cfg.vpc_cidr, opts=child
+            "vpc", name=naming.vpc_name(args.stack), region=args.region, ip_range=args.vpc_cidr, opts=child
         )
         self.ssh_keys = [
-            do.SshKey(f"ssh-key-{i}", name=f"{topology.stack_tag}-key-{i}", public_key=key, opts=child)
-            for i, key in enumerate(cfg.ssh_public_keys, start=1)
+            do.SshKey(f"ssh-key-{i}", name=naming.ssh_key_name(args.stack, i), public_key=key, opts=child)
+            for i, key in enumerate(args.ssh_public_keys, start=1)
         ]
-        self.base_firewall = firewall_for("all", topology, self, outbound=True)
-        self.register_outputs({"vpcId": self.vpc.id})
+        self.base_firewall = declare_firewall(args.firewall, self)
+        self.register_outputs({
+            "vpcId": self.vpc.id,
+            "sshKeyFingerprints": [key.fingerprint for key in self.ssh_keys],
+        })

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -9,62 +10,63 @@ import pulumi_digitalocean as do
 from pulumi_command import remote as command
 
 from components import remote
-from components.config import GroupSpec
-from components.topology import LOOPBACK, Node, Topology
-from components.userdata import render_user_data
-
-LOOPBACK_ADDRESS = "127.0.0.1"
+from model.roles import LOOPBACK_ADDRESS, Bind, Role
+from model.topology import Node
 
 
 @dataclass(frozen=True)
 class NodeHandle:
-    """What the tiers need of one node: its droplet, how to reach it, and its readiness step."""
+    """What the tiers need of one node: its droplet, how to reach it, its readiness step, where its roles listen."""
 
     node: Node
     droplet: do.Droplet
     connection: command.ConnectionArgs
     ready: command.Command
+    binds: Mapping[Role, Bind]
 
-    def address(self, role: str, topology: Topology) -> pulumi.Output[str]:
+    def address(self, role: Role) -> pulumi.Output[str]:
         """Where this node's `role` listens for its consumers."""
-        if topology.bind(self.node.group, role) == LOOPBACK:
+        if self.binds[role] == Bind.LOOPBACK:
             return pulumi.Output.from_input(LOOPBACK_ADDRESS)
         return self.droplet.ipv4_address_private
+
+
+@dataclass(frozen=True)
+class NodeGroupArgs:
+    nodes: tuple[Node, ...]
+    user_data: Mapping[str, str]
+    """Each node's cloud-config, by node name."""
+    binds: Mapping[Role, Bind]
+    tags: tuple[str, ...]
+    image: str
+    region: str
+    vpc_id: pulumi.Input[str]
+    ssh_key_fingerprints: list[pulumi.Input[str]]
+    private_key: pulumi.Output[str]
 
 
 class NodeGroup(pulumi.ComponentResource):
     nodes: dict[str, NodeHandle]
 
-    def __init__(
-        self,
-        group: GroupSpec,
-        topology: Topology,
-        vpc_id: pulumi.Input[str],
-        ssh_key_fingerprints: list[pulumi.Input[str]],
-        private_key: pulumi.Output[str],
-        opts: pulumi.ResourceOptions | None = None,
-    ):
-        super().__init__("django-tiers:node_group:NodeGroup", group.name, None, opts)
-        cfg = topology.config
-        tags = [topology.stack_tag] + [topology.role_tag(role) for role in group.roles]
+    def __init__(self, name: str, args: NodeGroupArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("django-tiers:node_group:NodeGroup", name, None, opts)
         self.nodes = {}
-        for node in topology.nodes:
-            if node.group != group.name:
-                continue
+        for node in args.nodes:
             droplet = do.Droplet(
                 node.name,
                 name=node.name,
-                image=cfg.image,
-                region=cfg.region,
+                image=args.image,
+                region=args.region,
                 size=node.size,
-                vpc_uuid=vpc_id,
-                ssh_keys=ssh_key_fingerprints,
+                vpc_uuid=args.vpc_id,
+                ssh_keys=args.ssh_key_fingerprints,
                 monitoring=True,
-                user_data=render_user_data(node, topology),
-                tags=tags,
+                user_data=args.user_data[node.name],
+                tags=list(args.tags),
                 opts=pulumi.ResourceOptions(parent=self),
             )
-            conn = remote.connection(droplet.ipv4_address, private_key)
+            conn = remote.connection(droplet.ipv4_address, args.private_key)
             ready = remote.step(f"{node.name}-ready", conn, remote.step_line("wait-ready.sh"), self, [droplet])
-            self.nodes[node.name] = NodeHandle(node, droplet, conn, ready)
-        self.register_outputs({"privateIps": [h.droplet.ipv4_address_private for h in self.nodes.values()]})
+            self.nodes[node.name] = NodeHandle(node, droplet, conn, ready, args.binds)
+        self.private_ips = pulumi.Output.all(*[h.droplet.ipv4_address_private for h in self.nodes.values()])
+        self.register_outputs({"privateIps": self.private_ips})

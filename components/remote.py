@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 import pulumi
 from pulumi_command import remote
 
-import steps
-from components import paths
+from model import paths
+from render import steps
 
 PER_DIAL_TIMEOUT_SECONDS = 10
 DIAL_ATTEMPTS = 60
@@ -34,6 +34,11 @@ def connection(host: pulumi.Input[str], private_key: pulumi.Output[str]) -> remo
 def step_line(name: str, env: Mapping[str, pulumi.Input[str]] | None = None) -> pulumi.Output[str]:
     """Run step `name` as root with its whole text in the line, so a new script text re-runs it."""
     return pulumi.Output.all(**(env or {})).apply(lambda values: f"sudo {steps.inline_command(name, values)}")
+
+
+def line_step(name: str, **context: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Run line step `name` as root, as it reads."""
+    return pulumi.Output.all(**context).apply(lambda values: f"sudo {steps.render_line(name, **values)}")
 
 
 def step(

@@ -2,25 +2,35 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import pulumi
 import pulumi_digitalocean as do
 
-from components.app_env import render_app_env
-from components.app_tier import AppTier
-from components.cache_node import CacheNode
-from components.db_node import DbNode
-from components.dns import zone_and_record
-from components.load_balancer import LoadBalancer
-from components.network import Network
-from components.node_group import NodeGroup
-from components.release import build_release
-from components.stack_config import PROJECT_DIR, Secrets
-from components.topology import Topology
-from components.web_tier import WebTier
+from components.app_tier import AppTier, AppTierArgs
+from components.cache_node import CacheNode, CacheNodeArgs
+from components.db_node import DbNode, DbNodeArgs
+from components.dns import declare_a_records
+from components.load_balancer import LoadBalancer, LoadBalancerArgs
+from components.network import Network, NetworkArgs
+from components.node_group import NodeGroup, NodeGroupArgs, NodeHandle
+from components.stack_config import Secrets
+from components.web_tier import WebTier, WebTierArgs
+from model import naming
+from model.project import ROOT
+from model.roles import Role
+from model.topology import Target, Topology
+from render.app_env import render_app_env
+from render.release import build_release
+from render.userdata import render_user_data
 
-RELEASE_DIR = PROJECT_DIR / "build" / "releases"
+RELEASE_DIR = ROOT / "build" / "releases"
+
+
+@dataclass(frozen=True)
+class SiteArgs:
+    topology: Topology
+    secrets: Secrets
 
 
 class Site(pulumi.ComponentResource):
@@ -28,31 +38,48 @@ class Site(pulumi.ComponentResource):
     public_ip: pulumi.Output[str]
     private_ips: pulumi.Output[dict[str, list[str]]]
 
-    def __init__(self, name: str, topology: Topology, secrets: Secrets, opts: pulumi.ResourceOptions | None = None):
+    def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:site:Site", name, None, opts)
+        topology, secrets = args.topology, args.secrets
         cfg = topology.config
         child = pulumi.ResourceOptions(parent=self)
-        self.network = Network("network", topology, child)
+        self.network = Network("network", NetworkArgs(
+            cfg.stack, cfg.region, cfg.vpc_cidr, cfg.ssh_public_keys, topology.firewall(Target.ALL),
+        ), child)
         fingerprints = [key.fingerprint for key in self.network.ssh_keys]
         self.groups = {
-            g.name: NodeGroup(g, topology, self.network.vpc.id, fingerprints, secrets.ssh_private_key, child)
+            g.name: NodeGroup(g.name, NodeGroupArgs(
+                nodes=tuple(n for n in topology.nodes if n.group == g.name),
+                user_data={n.name: render_user_data(n, topology) for n in topology.nodes if n.group == g.name},
+                binds={role: topology.bind(g.name, role) for (group, role) in topology.binds if group == g.name},
+                tags=(topology.stack_tag, *(topology.role_tag(role) for role in g.roles)),
+                image=cfg.image,
+                region=cfg.region,
+                vpc_id=self.network.vpc.id,
+                ssh_key_fingerprints=fingerprints,
+                private_key=secrets.ssh_private_key,
+            ), child)
             for g in cfg.groups
         }
         nodes = {n: h for group in self.groups.values() for n, h in group.nodes.items()}
 
-        def carrying(role: str):
+        def carrying(role: Role) -> list[NodeHandle]:
             return [nodes[n.name] for n in topology.nodes_with(role)]
 
-        self.load_balancer = LoadBalancer("entry", topology, self.network.vpc.id, child) if cfg.load_balancer else None
-        web_nodes = carrying("web")
+        self.load_balancer = LoadBalancer("entry", LoadBalancerArgs(
+            cfg.stack, cfg.region, self.network.vpc.id, topology.role_tag(Role.WEB), cfg.domain,
+        ), child) if cfg.load_balancer else None
+        web_nodes = carrying(Role.WEB)
         public_ips = [self.load_balancer.lb.ip] if self.load_balancer else [h.droplet.ipv4_address for h in web_nodes]
         self.public_ip = public_ips[0]
 
         db = nodes[topology.db_node.name]
-        self.db = DbNode("db", topology, db, secrets.db_password, child)
-        self.cache = CacheNode("cache", topology, carrying("cache"), child)
+        self.db = DbNode("db", DbNodeArgs(
+            db, topology.volume_name, cfg.db_volume_gb, cfg.region, secrets.db_password, topology.firewall(Role.DB),
+        ), child)
+        self.cache = CacheNode("cache", CacheNodeArgs(carrying(Role.CACHE), topology.firewall(Role.CACHE)), child)
         env_file = pulumi.Output.all(
-            db_host=db.address("db", topology),
+            db_host=db.address(Role.DB),
             cache_hosts=self.cache.hosts,
             public=pulumi.Output.all(*public_ips),
             db_password=secrets.db_password,
@@ -60,35 +87,35 @@ class Site(pulumi.ComponentResource):
         ).apply(lambda v: render_app_env(
             cfg.app, v["db_host"], v["cache_hosts"], v["public"], cfg.domain, v["db_password"], v["secret_key"],
         ))
-        release = build_release(PROJECT_DIR / Path(cfg.app.source), RELEASE_DIR)
-        self.app = AppTier("app", topology, carrying("app"), release, env_file, self.db.setup, child)
-        self.web = WebTier(
-            "web", topology, web_nodes, carrying("app"), self.app.activations, self.app.static_archive,
-            self.load_balancer.lb.id if self.load_balancer else None, child,
-        )
+        release = build_release(ROOT / cfg.app.source, RELEASE_DIR)
+        self.app = AppTier("app", AppTierArgs(
+            cfg.app, carrying(Role.APP), release, env_file, self.db.setup, topology.firewall(Role.APP),
+        ), child)
+        self.web = WebTier("web", WebTierArgs(
+            nodes=web_nodes,
+            app_nodes=carrying(Role.APP),
+            app_activations=self.app.activations,
+            static_archive=self.app.static_archive,
+            firewall=topology.firewall(Role.WEB),
+            load_balancer_id=self.load_balancer.lb.id if self.load_balancer else None,
+        ), child)
 
         if cfg.domain:
-            zone, record = zone_and_record(cfg.domain)
-            for i, ip in enumerate(public_ips, start=1):
-                do.DnsRecord(f"a-record-{i}", domain=zone, type="A", name=record, value=ip, ttl=300, opts=child)
+            declare_a_records(cfg.domain, public_ips, self)
             scheme = "https" if self.load_balancer else "http"
             self.url = pulumi.Output.from_input(f"{scheme}://{cfg.domain}/")
         else:
             self.url = self.public_ip.apply(lambda ip: f"http://{ip}/")
-        self.private_ips = pulumi.Output.all(**{
-            g: pulumi.Output.all(*[h.droplet.ipv4_address_private for h in grp.nodes.values()])
-            for g, grp in self.groups.items()
-        })
-        self._project(topology, nodes, child)
-        self.register_outputs({"url": self.url, "publicIp": self.public_ip})
+        self.private_ips = pulumi.Output.all(**{g: grp.private_ips for g, grp in self.groups.items()})
+        self._project(cfg.stack, nodes, child)
+        self.register_outputs({"url": self.url, "publicIp": self.public_ip, "privateIps": self.private_ips})
 
-    def _project(self, topology: Topology, nodes: dict, child: pulumi.ResourceOptions) -> None:
+    def _project(self, stack: str, nodes: dict[str, NodeHandle], child: pulumi.ResourceOptions) -> None:
         """Group the stack's resources in a DigitalOcean project, one membership per resource so scaling adds, never edits."""
-        cfg = topology.config
         project = do.Project(
             "project",
-            name=f"django-tiers-{cfg.stack}",
-            description=f"django-tiers stack {cfg.stack}",
+            name=naming.project_name(stack),
+            description=f"django-tiers stack {stack}",
             purpose="Web Application",
             environment="Production",
             opts=child,

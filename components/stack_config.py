@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from components.config import (
+from model.config import (
     NAMESPACE,
     SECRETS,
     STRUCTURED_KEYS,
@@ -19,8 +18,7 @@ from components.config import (
     deploy_public_key,
     parse_config,
 )
-
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+from model.project import ROOT
 
 
 @dataclass(frozen=True)
@@ -68,8 +66,8 @@ def read_stack_config() -> tuple[SiteConfig, Secrets]:
 
 def _check_app_source(site: SiteConfig) -> None:
     """The app's files are read from disk when the release is packed, so check them with the rest of the config."""
-    source = PROJECT_DIR / site.app.source
+    source = ROOT / site.app.source
     if not source.is_dir():
-        raise ConfigError("app.source", site.app.source, f"a directory holding a Django project, relative to {PROJECT_DIR}")
+        raise ConfigError("app.source", site.app.source, f"a directory holding a Django project, relative to {ROOT}")
     if not (source / site.app.requirements).is_file():
         raise ConfigError("app.requirements", site.app.requirements, f"a pinned requirements file inside {source}")

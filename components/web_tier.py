@@ -3,39 +3,44 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import pulumi
 
 from components import remote
-from components.firewall import firewall_for
+from components.firewall import declare_firewall
 from components.node_group import NodeHandle
-from components.topology import APP_PORT, Topology
+from model.roles import APP_PORT, Role
+from model.topology import FirewallSpec
+
+
+@dataclass(frozen=True)
+class WebTierArgs:
+    nodes: Sequence[NodeHandle]
+    app_nodes: Sequence[NodeHandle]
+    """Every web node proxies to every one of these."""
+    app_activations: Sequence[pulumi.Resource]
+    """The upstreams are written once every app node runs the release."""
+    static_archive: pulumi.Output[str]
+    firewall: FirewallSpec | None
+    load_balancer_id: pulumi.Input[str] | None
 
 
 class WebTier(pulumi.ComponentResource):
-    def __init__(
-        self,
-        name: str,
-        topology: Topology,
-        nodes: Sequence[NodeHandle],
-        app_nodes: Sequence[NodeHandle],
-        app_activations: Sequence[pulumi.Resource],
-        static_archive: pulumi.Output[str],
-        load_balancer_id: pulumi.Input[str] | None,
-        opts: pulumi.ResourceOptions | None = None,
-    ):
+    def __init__(self, name: str, args: WebTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:web_tier:WebTier", name, None, opts)
-        self.firewall = firewall_for("web", topology, self, load_balancer_id)
-        upstreams = pulumi.Output.all(*[h.address("app", topology) for h in app_nodes]).apply(
+        self.firewall = declare_firewall(args.firewall, self, args.load_balancer_id)
+        self.upstreams = pulumi.Output.all(*[h.address(Role.APP) for h in args.app_nodes]).apply(
             lambda hosts: " ".join(sorted(f"{host}:{APP_PORT}" for host in hosts))
         )
-        for h in nodes:
+        for h in args.nodes:
             remote.step(
                 f"{h.node.name}-static", h.connection, remote.step_line("web-static.sh"), self,
-                after=[h.ready], stdin=static_archive,
+                after=[h.ready], stdin=args.static_archive,
             )
             remote.step(
-                f"{h.node.name}-upstream", h.connection, remote.step_line("web-upstream.sh", {"UPSTREAMS": upstreams}),
-                self, after=[h.ready, *app_activations],
+                f"{h.node.name}-upstream", h.connection,
+                remote.step_line("web-upstream.sh", {"UPSTREAMS": self.upstreams}),
+                self, after=[h.ready, *args.app_activations],
             )
-        self.register_outputs({})
+        self.register_outputs({"upstreams": self.upstreams})

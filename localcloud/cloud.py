@@ -22,7 +22,7 @@ from typing import Any
 
 import pulumi
 
-from components.paths import PG_MOUNT
+from model.paths import PG_MOUNT
 from localcloud import balancer, firewall, ssh, volume
 from localcloud.image import Image
 from localcloud.machine import (

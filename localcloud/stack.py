@@ -24,7 +24,8 @@ from typing import Any
 
 import yaml
 
-from components.config import DEFAULT_APP, ROLES, deploy_public_key
+from model.config import DEFAULT_APP, deploy_public_key
+from model.roles import ROLES
 from localcloud.cloud import LocalCloud, Report
 from localcloud.host import data_dir, require_root
 from localcloud.image import ensure_image, ensure_wheelhouse

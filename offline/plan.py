@@ -15,7 +15,7 @@ import sys
 import warnings
 from collections import defaultdict
 
-from components.config import SECRETS, ConfigError
+from model.config import SECRETS, ConfigError
 from offline.harness import Run, run_program, stack_config
 from offline.keys import new_deploy_key
 from offline.resource_types import DROPLET, FIREWALL, LOAD_BALANCER

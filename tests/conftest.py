@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from hypothesis import settings
 
-from components.config import parse_config
-from components.topology import Topology, build_topology
+from model.config import parse_config
+from model.topology import Topology, build_topology
 
 # Property tests check logic, not speed: a loaded CI machine must not fail them on time.
 settings.register_profile("project", deadline=None)

@@ -8,14 +8,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.config import (
+from model.config import (
     LAYOUTS,
     ROLES,
     ConfigError,
     MissingSecretError,
     parse_config,
 )
-from components.sizes import REGIONS, SIZES
+from model.sizes import REGIONS, SIZES
 from offline.harness import Run, run_program, stack_config
 from offline.keys import new_deploy_key
 

@@ -168,7 +168,7 @@ def test_colocated_services_are_reached_on_loopback():
 
 
 def test_release_archive_is_reproducible(tmp_path):
-    from components.release import build_release
+    from render.release import build_release
 
     a = build_release(ROOT / "demo", tmp_path / "a")
     b = build_release(ROOT / "demo", tmp_path / "b")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from components.paths import HEALTH_PATH
+from model.paths import HEALTH_PATH
 from tests.services import PostgresCluster, free_port, missing, run_env, wait_for_port
 
 DEMO = Path(__file__).resolve().parent.parent / "demo"

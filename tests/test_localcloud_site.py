@@ -16,9 +16,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from components import paths
-from components.topology import APP_PORT
-from components.userdata import STATIC_ACCESS_LOG
+from model import paths
+from model.roles import APP_PORT
+from render.userdata import STATIC_ACCESS_LOG
 from localcloud.machine import (
     MachineState,
     is_running,

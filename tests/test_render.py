@@ -13,8 +13,8 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from components.topology import Node, Topology
-from components.userdata import (
+from model.topology import Node, Topology
+from render.userdata import (
     SYSTEMD_UNIT_DIR,
     render_user_data,
     rendered_files,

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from components.config import ROLES
-from components.sizes import SIZES
-from components.sizing import MIN_MEMORY_MB, SWAP_BELOW_MB, tune, tune_for
+from model.roles import ROLES
+from model.sizes import SIZES
+from model.sizing import MIN_MEMORY_MB, SWAP_BELOW_MB, tune, tune_for
 
 ROLE_SETS = [tuple(c) for n in range(1, len(ROLES) + 1) for c in combinations(ROLES, n)]
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import steps
+from render import steps
 from tests.services import (
     PG_BIN,
     PostgresCluster,

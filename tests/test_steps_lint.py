@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import steps
-from components import paths
+from render import steps
+from model import paths
 from tests.services import require_tool
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-import steps
+from render import steps
 from tests.services import require_tool, run_env
 
 

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import paths
-from components.config import SiteConfig
-from components.sizing import tune
-from components.topology import Node, Topology
-from components.userdata import (
+from model import paths
+from model.config import SiteConfig
+from model.sizing import tune
+from model.project import ROOT
+from model.topology import Node, Topology
+from render.userdata import (
     AUTO_UPGRADES_FILE,
     MEMCACHED_DROPIN,
     NGINX_SITE_FILE,
@@ -25,7 +26,6 @@ from components.userdata import (
     SSHD_DROPIN,
     STATIC_ACCESS_LOG,
     SYSTEMD_UNIT_DIR,
-    TEMPLATE_ROOT,
     FragmentConflict,
     merge_fragments,
     render_user_data,
@@ -34,6 +34,7 @@ from components.userdata import (
 )
 
 Build = Callable[..., Topology]
+TEMPLATE_ROOT = ROOT / "cloud-init"
 SECRET_WORDS = re.compile(r"password|secret|private|token|credential", re.IGNORECASE)
 APP_UNIT_PATH = f"{SYSTEMD_UNIT_DIR}/{paths.APP_UNIT}"
 

@@ -20,19 +20,19 @@ from cryptography.hazmat.primitives.serialization import (
     load_ssh_public_key,
 )
 
-from components.sizes import REGIONS, SIZES
+from model.project import PROJECT as NAMESPACE
+from model.roles import ROLES, Role
+from model.sizes import REGIONS, SIZES
 
-NAMESPACE = "django-tiers"
-ROLES: tuple[str, ...] = ("web", "app", "cache", "db")
-LAYOUTS: tuple[str, ...] = ("onebox", "dbsplit", "split", "pool", "custom")
 SECRETS: tuple[str, ...] = ("dbPassword", "secretKey", "sshPrivateKey")
 
-TIER_DEFAULTS: dict[str, dict[str, object]] = {
-    "web": {"count": 1, "size": "s-1vcpu-1gb"},
-    "app": {"count": 1, "size": "s-1vcpu-2gb"},
-    "cache": {"count": 1, "size": "s-1vcpu-1gb"},
-    "db": {"size": "s-1vcpu-2gb", "volumeGb": 10},
+TIER_DEFAULTS: dict[Role, dict[str, object]] = {
+    Role.WEB: {"count": 1, "size": "s-1vcpu-1gb"},
+    Role.APP: {"count": 1, "size": "s-1vcpu-2gb"},
+    Role.CACHE: {"count": 1, "size": "s-1vcpu-1gb"},
+    Role.DB: {"size": "s-1vcpu-2gb", "volumeGb": 10},
 }
+CUSTOM_GROUP_SIZE = "s-1vcpu-2gb"
 DEFAULT_APP = {
     "source": "demo",
     "wsgi": "demo_site.wsgi:application",
@@ -69,13 +69,42 @@ class MissingSecretError(ConfigError):
 
 
 @dataclass(frozen=True)
+class Layout:
+    """What a layout means: its groups (from `tiers`), or None where the stack file names them (`nodes`)."""
+
+    name: str
+    groups: tuple[tuple[str, tuple[Role, ...], Role], ...] | None
+    """(group, the roles its nodes carry, the tier whose count and size it takes)."""
+    single_nodes: bool
+    """Every group has exactly one node, so a colocated consumer can use loopback."""
+    load_balancer: str
+    """`always`, or `several-web`: on by default when more than one node serves web."""
+
+
+_BOX = (Role.WEB, Role.APP, Role.CACHE)
+_ONE_PER_ROLE = tuple((str(role), (role,), role) for role in ROLES)
+LAYOUTS: dict[str, Layout] = {
+    layout.name: layout
+    for layout in (
+        Layout("onebox", (("box", ROLES, Role.APP),), single_nodes=True, load_balancer="several-web"),
+        Layout("dbsplit", (("box", _BOX, Role.APP), ("db", (Role.DB,), Role.DB)), single_nodes=True, load_balancer="several-web"),
+        Layout("split", _ONE_PER_ROLE, single_nodes=False, load_balancer="several-web"),
+        Layout("pool", _ONE_PER_ROLE, single_nodes=False, load_balancer="always"),
+        Layout("custom", None, single_nodes=False, load_balancer="several-web"),
+    )
+}
+
+
+@dataclass(frozen=True)
 class GroupSpec:
     """A set of identical nodes: the roles each one carries, how many, how big."""
 
     name: str
-    roles: tuple[str, ...]
+    roles: tuple[Role, ...]
     count: int
     size: str
+    single: bool
+    """The group can only ever hold one node: the db group, or any group of a single-node layout."""
 
 
 @dataclass(frozen=True)
@@ -103,7 +132,7 @@ class SiteConfig:
     load_balancer: bool
     app: AppSpec
 
-    def group_of(self, role: str) -> tuple[GroupSpec, ...]:
+    def groups_with(self, role: Role) -> tuple[GroupSpec, ...]:
         return tuple(g for g in self.groups if role in g.roles)
 
 
@@ -132,16 +161,19 @@ def parse_config(raw: Mapping[str, object], stack: str, deploy_key: str | None =
     for key in raw:
         if key not in KEYS:
             raise ConfigError(key, raw[key], f"unknown key; known keys are {', '.join(KEYS)}")
-    layout = _one_of(raw, "layout", "onebox", LAYOUTS)
+    layout = LAYOUTS[_one_of(raw, "layout", "onebox", tuple(LAYOUTS))]
     groups = _groups(raw, layout)
     db_volume_gb = _volume_gb(raw)
-    public = sum(g.count for g in groups if "web" in g.roles)
-    load_balancer = _bool(raw, "loadBalancer", layout == "pool" or public > 1)
-    if layout == "pool" and not load_balancer:
-        raise ConfigError("loadBalancer", False, "the pool layout always has a load balancer; use split for one without")
+    public = sum(g.count for g in groups if Role.WEB in g.roles)
+    always = layout.load_balancer == "always"
+    load_balancer = _bool(raw, "loadBalancer", always or public > 1)
+    if always and not load_balancer:
+        raise ConfigError(
+            "loadBalancer", False, f"the {layout.name} layout always has a load balancer; use split for one without"
+        )
     return SiteConfig(
         stack=stack,
-        layout=layout,
+        layout=layout.name,
         groups=groups,
         db_volume_gb=db_volume_gb,
         region=_one_of(raw, "region", "nyc3", REGIONS),
@@ -206,43 +238,43 @@ def _size(value: object, key: str) -> str:
     return str(value)
 
 
-def _tier(tiers: Mapping[str, object], role: str) -> dict[str, object]:
+def _tier(tiers: Mapping[str, object], role: Role) -> dict[str, object]:
     allowed = tuple(TIER_DEFAULTS[role])
     given = _mapping(tiers.get(role, {}), f"tiers.{role}", allowed)
     return {**TIER_DEFAULTS[role], **given}
 
 
-def _groups(raw: Mapping[str, object], layout: str) -> tuple[GroupSpec, ...]:
-    if layout == "custom":
-        tiers = _mapping(raw.get("tiers", {}), "tiers", ("db",))
-        _mapping(tiers.get("db", {}), "tiers.db", ("volumeGb",))
-        return _custom_groups(raw)
+def _groups(raw: Mapping[str, object], layout: Layout) -> tuple[GroupSpec, ...]:
+    if layout.groups is None:
+        tiers = _mapping(raw.get("tiers", {}), "tiers", (Role.DB,))
+        _mapping(tiers.get(Role.DB, {}), "tiers.db", ("volumeGb",))
+        return _custom_groups(raw, layout)
     if "nodes" in raw:
-        raise ConfigError("nodes", raw["nodes"], f"only used with layout custom, not {layout}")
+        raise ConfigError("nodes", raw["nodes"], f"only used with layout custom, not {layout.name}")
     tiers = _mapping(raw.get("tiers", {}), "tiers", ROLES)
     t = {role: _tier(tiers, role) for role in ROLES}
-    for role in ("web", "app", "cache"):
-        t[role]["count"] = _count(t[role]["count"], f"tiers.{role}.count")
+    scaled = tuple(role for role in ROLES if "count" in TIER_DEFAULTS[role])
+    for role in ROLES:
+        if role in scaled:
+            t[role]["count"] = _count(t[role]["count"], f"tiers.{role}.count")
         t[role]["size"] = _size(t[role]["size"], f"tiers.{role}.size")
-    t["db"]["size"] = _size(t["db"]["size"], "tiers.db.size")
-    if layout in ("onebox", "dbsplit"):
-        for role in ("web", "app", "cache"):
+    if layout.single_nodes:
+        for role in scaled:
             if t[role]["count"] != 1:
                 raise ConfigError(
                     f"tiers.{role}.count", t[role]["count"],
-                    f"exactly 1 in layout {layout}; use split or pool to run more than one {role} node",
+                    f"exactly 1 in layout {layout.name}; use split or pool to run more than one {role} node",
                 )
-    box_roles = ("web", "app", "cache")
-    if layout == "onebox":
-        return (GroupSpec("box", ROLES, 1, t["app"]["size"]),)
-    if layout == "dbsplit":
-        return (GroupSpec("box", box_roles, 1, t["app"]["size"]), GroupSpec("db", ("db",), 1, t["db"]["size"]))
-    return tuple(GroupSpec(role, (role,), t[role]["count"], t[role]["size"]) for role in box_roles) + (
-        GroupSpec("db", ("db",), 1, t["db"]["size"]),
+    return tuple(
+        GroupSpec(
+            name, roles, int(t[tier].get("count", 1)), str(t[tier]["size"]),
+            single=layout.single_nodes or Role.DB in roles,
+        )
+        for name, roles, tier in layout.groups
     )
 
 
-def _custom_groups(raw: Mapping[str, object]) -> tuple[GroupSpec, ...]:
+def _custom_groups(raw: Mapping[str, object], layout: Layout) -> tuple[GroupSpec, ...]:
     if "nodes" not in raw:
         raise ConfigError("nodes", None, "required with layout custom: {<group>: {roles: [...], count, size}}")
     nodes = _mapping(raw["nodes"], "nodes")
@@ -257,12 +289,13 @@ def _custom_groups(raw: Mapping[str, object]) -> tuple[GroupSpec, ...]:
         if not isinstance(roles, list) or not roles or any(r not in ROLES for r in roles) or len(set(roles)) != len(roles):
             raise ConfigError(f"nodes.{name}.roles", roles, f"a non-empty list without repeats of {', '.join(ROLES)}")
         count = _count(spec.get("count", 1), f"nodes.{name}.count")
-        size = _size(spec.get("size", "s-1vcpu-2gb"), f"nodes.{name}.size")
-        groups.append(GroupSpec(str(name), tuple(r for r in ROLES if r in roles), count, size))
+        size = _size(spec.get("size", CUSTOM_GROUP_SIZE), f"nodes.{name}.size")
+        carried = tuple(r for r in ROLES if r in roles)
+        groups.append(GroupSpec(str(name), carried, count, size, single=layout.single_nodes or Role.DB in carried))
     for role in ROLES:
         if not any(role in g.roles for g in groups):
             raise ConfigError("nodes", dict(nodes), f"every role must be in some group; no group carries {role}")
-    db_groups = [g for g in groups if "db" in g.roles]
+    db_groups = [g for g in groups if Role.DB in g.roles]
     if len(db_groups) > 1:
         raise ConfigError("nodes", dict(nodes), f"exactly one group carries db; found {', '.join(g.name for g in db_groups)}")
     if db_groups[0].count != 1:
@@ -272,7 +305,7 @@ def _custom_groups(raw: Mapping[str, object]) -> tuple[GroupSpec, ...]:
 
 def _volume_gb(raw: Mapping[str, object]) -> int:
     """Read after _groups, which has checked that tiers and tiers.db are objects."""
-    value = raw.get("tiers", {}).get("db", {}).get("volumeGb", TIER_DEFAULTS["db"]["volumeGb"])
+    value = raw.get("tiers", {}).get(Role.DB, {}).get("volumeGb", TIER_DEFAULTS[Role.DB]["volumeGb"])
     lo, hi = _VOLUME_GB
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise ConfigError("tiers.db.volumeGb", value, f"a whole number of GB from {lo} to {hi}")

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from components.config import ROLES
-from components.sizes import SIZES
+from model.roles import ROLES, Role
+from model.sizes import SIZES
 
 MIN_MEMORY_MB = 512
 """The smallest droplet DigitalOcean sells; below it the reserve would eat everything."""
@@ -22,7 +22,7 @@ OS_BASE_RESERVE_MB = 192
 OS_RESERVE_DIVISOR = 16
 """Plus 1/16 of memory for page tables and kernel buffers that grow with the machine."""
 
-ROLE_WEIGHTS: dict[str, int] = {"web": 1, "app": 4, "cache": 2, "db": 3}
+ROLE_WEIGHTS: dict[Role, int] = {Role.WEB: 1, Role.APP: 4, Role.CACHE: 2, Role.DB: 3}
 """nginx needs little; gunicorn workers and Postgres need the most."""
 
 WORKER_MB = 100
@@ -40,7 +40,7 @@ class Tuning:
 
     memory_mb: int
     os_reserve_mb: int
-    shares: tuple[tuple[str, int], ...]
+    shares: tuple[tuple[Role, int], ...]
     gunicorn_workers: int
     memcached_mb: int
     pg_shared_buffers_mb: int
@@ -51,18 +51,18 @@ class Tuning:
     def needs_swap(self) -> bool:
         return self.swap_mb > 0
 
-    def share(self, role: str) -> int:
+    def share(self, role: Role) -> int:
         """MB set aside for `role` on this node; 0 when the node does not carry it."""
         return dict(self.shares).get(role, 0)
 
 
-def tune(size_slug: str, roles: tuple[str, ...]) -> Tuning:
+def tune(size_slug: str, roles: tuple[Role, ...]) -> Tuning:
     """Tuning for a node of DigitalOcean size `size_slug` carrying `roles`."""
     size = SIZES[size_slug]
     return tune_for(size.vcpus, size.memory_mb, roles)
 
 
-def tune_for(vcpus: int, memory_mb: int, roles: tuple[str, ...]) -> Tuning:
+def tune_for(vcpus: int, memory_mb: int, roles: tuple[Role, ...]) -> Tuning:
     """The arithmetic behind tune(), open to any machine shape so it can be property-tested."""
     if vcpus < 1:
         raise ValueError(f"vcpus must be at least 1, not {vcpus}")
@@ -76,14 +76,14 @@ def tune_for(vcpus: int, memory_mb: int, roles: tuple[str, ...]) -> Tuning:
     total_weight = sum(ROLE_WEIGHTS[r] for r in ordered)
     shares = tuple((r, available * ROLE_WEIGHTS[r] // total_weight) for r in ordered)
     by_role = dict(shares)
-    app_mb = by_role.get("app", 0)
-    db_mb = by_role.get("db", 0)
+    app_mb = by_role.get(Role.APP, 0)
+    db_mb = by_role.get(Role.DB, 0)
     return Tuning(
         memory_mb=memory_mb,
         os_reserve_mb=reserve,
         shares=shares,
         gunicorn_workers=max(1, min(2 * vcpus + 1, app_mb // WORKER_MB)) if app_mb else 0,
-        memcached_mb=by_role.get("cache", 0),
+        memcached_mb=by_role.get(Role.CACHE, 0),
         pg_shared_buffers_mb=db_mb // 4,
         pg_effective_cache_size_mb=db_mb * 3 // 4,
         swap_mb=max(MIN_SWAP_MB, memory_mb) if memory_mb < SWAP_BELOW_MB else 0,

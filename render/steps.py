@@ -1,6 +1,6 @@
-"""The day-2 scripts that remote commands run on the nodes, rendered from templates.
+"""The day-2 scripts that remote commands run on the nodes, rendered from steps/.
 
-Every path in them comes from components.paths, so the scripts and the
+Every path in them comes from model.paths, so the scripts and the
 cloud-init that prepared the node agree on where things live. Each path is
 also an environment variable defaulting to that constant: tests point a
 script at scratch directories while running its exact text.
@@ -13,12 +13,12 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-import jinja2
+from model import paths
+from model.project import ROOT
+from model.roles import APP_PORT
+from render.templates import render as render_template
 
-from components import paths
-from components.topology import APP_PORT
-
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = ROOT / "steps"
 STEPS: tuple[str, ...] = (
     "wait-ready.sh",
     "db-setup.sh",
@@ -33,21 +33,27 @@ STEPS: tuple[str, ...] = (
 INSTALLED_MARK = ".django-tiers-installed"
 
 _VARIABLE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
-_JINJA = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(TEMPLATES),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    autoescape=False,
-)
 
 
 def render(name: str) -> str:
     """The text of step `name` (one of STEPS), ready to copy to a node."""
     if name not in STEPS:
         raise ValueError(f"unknown step {name!r}; steps are {', '.join(STEPS)}")
-    return _JINJA.get_template(f"{name}.j2").render(
-        paths=paths, app_port=APP_PORT, pgdata_script=paths.PGDATA_SCRIPT, installed_mark=INSTALLED_MARK
+    return render_template(
+        f"steps/{name}.j2",
+        paths=paths, app_port=APP_PORT, pgdata_script=paths.PGDATA_SCRIPT, installed_mark=INSTALLED_MARK,
     )
+
+
+LINE_STEPS: tuple[str, ...] = ("release-install", "static-export")
+"""Steps that are one command line, run as they read rather than inside bash -c."""
+
+
+def render_line(name: str, **context: str) -> str:
+    """The command line of line step `name` (one of LINE_STEPS)."""
+    if name not in LINE_STEPS:
+        raise ValueError(f"unknown line step {name!r}; line steps are {', '.join(LINE_STEPS)}")
+    return render_template(f"steps/{name}.line.j2", paths=paths, **context).strip()
 
 
 def write_all(directory: Path) -> dict[str, Path]:

@@ -13,22 +13,19 @@ with PyYAML. A write_files entry names the template of its content
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import yaml
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
-from components import paths
-from components.config import ROLES
-from components.sizing import Tuning, tune
-from components.topology import APP_PORT, CONSUMER, PORTS, PRIVATE, Node, Topology
+from model import paths
+from model.roles import APP_PORT, CONSUMER, LOOPBACK_ADDRESS, MEMCACHED_PORT, POSTGRES_PORT, ROLES, Bind, Role
+from model.sizing import Tuning, tune
+from model.topology import Node, Topology
+from render.templates import render
 
-TEMPLATE_ROOT = Path(__file__).resolve().parent.parent / "cloud-init"
-ROLE_DIR = "roles"
-FILE_DIR = "files"
+ROLE_DIR = "cloud-init/roles"
+FILE_DIR = "cloud-init/files"
 BASE_FRAGMENT = "base"
 
 SYSTEMD_UNIT_DIR = "/etc/systemd/system"
@@ -41,13 +38,12 @@ PG_HBA_STAGED = f"{paths.CONFIG_DIR}/pg_hba.conf"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-django-tiers.conf"
 AUTO_UPGRADES_FILE = "/etc/apt/apt.conf.d/21django-tiers-auto-upgrades"
 SWAP_FILE = "/swapfile"
-LOOPBACK_ADDRESS = "127.0.0.1"
 PRIVATE_IP_VAR = "${PRIVATE_IP}"
 
-ROLE_SERVICES: dict[str, str] = {
-    "app": paths.APP_UNIT,
-    "cache": "memcached.service",
-    "db": paths.PGDATA_UNIT,
+ROLE_SERVICES: dict[Role, str] = {
+    Role.APP: paths.APP_UNIT,
+    Role.CACHE: "memcached.service",
+    Role.DB: paths.PGDATA_UNIT,
 }
 """The unit of each bound role that reads the node env file, so must start after it."""
 
@@ -58,24 +54,7 @@ class FragmentConflict(ValueError):
     """Two fragments set the same scalar key to different values."""
 
 
-def _environment() -> Environment:
-    env = Environment(
-        loader=FileSystemLoader(str(TEMPLATE_ROOT)),
-        undefined=StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,
-    )
-    # JSON is YAML: a value quoted this way reads back as exactly itself.
-    env.filters["q"] = json.dumps
-    return env
-
-
-_ENV = _environment()
-
-
-def node_binds(node: Node, topology: Topology) -> dict[str, str]:
+def node_binds(node: Node, topology: Topology) -> dict[Role, Bind]:
     """Where each of the node's consumed roles listens: LOOPBACK or PRIVATE."""
     return {role: topology.bind(node.group, role) for role in node.roles if role in CONSUMER}
 
@@ -84,7 +63,7 @@ def _context(node: Node, topology: Topology) -> dict[str, Any]:
     """Everything templates may use. Built from the node's group, roles and size only."""
     tuning: Tuning = tune(node.size, node.roles)
     bind = node_binds(node, topology)
-    host = {role: PRIVATE_IP_VAR if b == PRIVATE else LOOPBACK_ADDRESS for role, b in bind.items()}
+    host = {role: PRIVATE_IP_VAR if b == Bind.PRIVATE else LOOPBACK_ADDRESS for role, b in bind.items()}
     return {
         "paths": {name: getattr(paths, name) for name in dir(paths) if name.isupper()},
         "roles": node.roles,
@@ -94,12 +73,12 @@ def _context(node: Node, topology: Topology) -> dict[str, Any]:
         "ssh_public_keys": list(topology.config.ssh_public_keys),
         "volume_name": topology.volume_name,
         "app_port": APP_PORT,
-        "memcached_port": PORTS["cache"][0],
-        "pg_port": PORTS["db"][0],
-        "app_bind_host": host.get("app", LOOPBACK_ADDRESS),
-        "cache_bind_host": host.get("cache", LOOPBACK_ADDRESS),
-        "forwarded_allow_ips": "*" if bind.get("app") == PRIVATE else LOOPBACK_ADDRESS,
-        "node_env_before": [ROLE_SERVICES[r] for r, b in bind.items() if b == PRIVATE],
+        "memcached_port": MEMCACHED_PORT,
+        "pg_port": POSTGRES_PORT,
+        "app_bind_host": host.get(Role.APP, LOOPBACK_ADDRESS),
+        "cache_bind_host": host.get(Role.CACHE, LOOPBACK_ADDRESS),
+        "forwarded_allow_ips": "*" if bind.get(Role.APP) == Bind.PRIVATE else LOOPBACK_ADDRESS,
+        "node_env_before": [ROLE_SERVICES[r] for r, b in bind.items() if b == Bind.PRIVATE],
         "unit_dir": SYSTEMD_UNIT_DIR,
         "node_env_script": paths.NODE_ENV_SCRIPT,
         "pgdata_script": paths.PGDATA_SCRIPT,
@@ -116,7 +95,7 @@ def _context(node: Node, topology: Topology) -> dict[str, Any]:
 
 
 def _fragment(name: str, context: Mapping[str, Any]) -> dict[str, Any]:
-    text = _ENV.get_template(f"{ROLE_DIR}/{name}.yaml.j2").render(context)
+    text = render(f"{ROLE_DIR}/{name}.yaml.j2", **context)
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
         raise ValueError(f"cloud-init fragment {name} is not a mapping")
@@ -148,7 +127,7 @@ def _fill_write_files(entries: list[dict[str, Any]], context: Mapping[str, Any])
         seen.add(entry["path"])
         entry = dict(entry)
         template = entry.pop("template")
-        entry["content"] = _ENV.get_template(f"{FILE_DIR}/{template}").render(context)
+        entry["content"] = render(f"{FILE_DIR}/{template}", **context)
         filled.append(entry)
     return filled
 

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from urllib.parse import quote
 
-import jinja2
+from model import paths
+from model.config import AppSpec
+from model.roles import MEMCACHED_PORT, POSTGRES_PORT
+from render.templates import render
 
-from components import paths
-from components.config import AppSpec
-from components.topology import PORTS
-
-TEMPLATE = Path(__file__).resolve().parent.parent / "steps" / "templates" / "app.env.j2"
-PG_PORT = PORTS["db"][0]
-MEMCACHED_PORT = PORTS["cache"][0]
+TEMPLATE = "steps/app.env.j2"
 
 
 def database_url(host: str, password: str) -> str:
-    return f"postgres://{paths.DB_USER}:{quote(password, safe='')}@{host}:{PG_PORT}/{paths.DB_NAME}"
+    return f"postgres://{paths.DB_USER}:{quote(password, safe='')}@{host}:{POSTGRES_PORT}/{paths.DB_NAME}"
 
 
 def render_app_env(
@@ -31,8 +27,8 @@ def render_app_env(
     secret_key: str,
 ) -> str:
     """The file's text; it holds secrets, so it only ever travels on a step's stdin."""
-    template = jinja2.Template(TEMPLATE.read_text(), undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    return template.render(
+    return render(
+        TEMPLATE,
         wsgi=app.wsgi,
         settings=app.settings,
         database_url=database_url(db_host, db_password),
