@@ -26,7 +26,7 @@ system-deps:
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(DEBIAN_PACKAGES)
 
 plan: $(VENV)/.installed
-	$(PY) -m offline.plan $(STACK)
+	$(PY) -m sim.plan $(STACK)
 
 local: system-deps $(VENV)/.installed
 	$(PY) -m localcloud up $(STACK)

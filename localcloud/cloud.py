@@ -44,8 +44,9 @@ from localcloud.state import (
     input_digests,
     resource_key,
 )
-from offline.harness import reveal
-from offline.resource_types import (
+from sim.inputs import provider_view
+from sim.resources import (
+    fingerprint,
     CERTIFICATE,
     COMMAND,
     COPY_TO_REMOTE,
@@ -97,19 +98,37 @@ class Report:
         return f"{self.action.value:>9}  {type_.split(':')[-1]:<16} {name:<24} {self.seconds:6.1f}s{note}"
 
 
-def _whole_numbers(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _whole_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_whole_numbers(v) for v in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
+def new_id(*parts: str) -> str:
+    """A numeric id, like DigitalOcean's, unique to this creation."""
+    seed = "/".join([*parts, str(time.time_ns())]).encode()
+    return str(int(hashlib.sha256(seed).hexdigest()[:9], 16))
 
 
-def plain_inputs(value: Any) -> Any:
-    """Inputs with secret wrappers taken off and whole floats made ints, as a provider would read them."""
-    return _whole_numbers(reveal(value))
+class LocalCloudError(RuntimeError):
+    """A resource could not be played on this host."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one handler did: the resource's id, the outputs it adds to its inputs, and its local facts."""
+
+    id: str
+    outputs: Mapping[str, Any]
+    local: Mapping[str, Any]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Report:
+    key: str
+    action: Action
+    seconds: float
+    note: str = ""
+
+    def line(self) -> str:
+        type_, name = self.key.split("::", 1)
+        note = f"  ({self.note})" if self.note else ""
+        return f"{self.action.value:>9}  {type_.split(':')[-1]:<16} {name:<24} {self.seconds:6.1f}s{note}"
 
 
 def new_id(*parts: str) -> str:
@@ -118,7 +137,7 @@ def new_id(*parts: str) -> str:
     return str(int(hashlib.sha256(seed).hexdigest()[:9], 16))
 
 
-def md5_fingerprint(public_key: str) -> str:
+def fingerprint(public_key: str) -> str:
     """DigitalOcean's SSH key fingerprint: MD5 of the key blob, colon-separated."""
     blob = base64.b64decode(public_key.split()[1])
     digest = hashlib.md5(blob).hexdigest()
@@ -173,7 +192,7 @@ class LocalCloud(pulumi.runtime.Mocks):
             raise UnsupportedResource(f"the local cloud has no stand-in for resource type {args.typ} ({args.name})")
         started = time.monotonic()
         raw_inputs = args.inputs
-        args.inputs = plain_inputs(raw_inputs)
+        args.inputs = provider_view(raw_inputs)
         digests = input_digests(args.inputs, self.digest_key)
         with self.lock:
             key = resource_key(args.typ, args.name)
@@ -303,7 +322,7 @@ class LocalCloud(pulumi.runtime.Mocks):
         rid = new_id(self.stack, args.typ, args.name)
         outputs: dict[str, Any] = {}
         if args.typ == SSH_KEY:
-            outputs["fingerprint"] = md5_fingerprint(str(args.inputs["publicKey"]))
+            outputs["fingerprint"] = fingerprint(str(args.inputs["publicKey"]))
         return Outcome(rid, outputs, {})
 
     def _vpc(self, args: pulumi.runtime.MockResourceArgs, decision: Decision, previous: Record | None) -> Outcome:

@@ -33,9 +33,10 @@ from localcloud.machine import is_running, load_state, run_in
 from localcloud.network import Network, ensure_internet, teardown_internet
 from localcloud.state import StackState
 from localcloud.volume import purge_volumes
-from offline.harness import ROOT, run_program, stack_config
-from offline.keys import new_deploy_key
-from offline.resource_types import DROPLET
+from model.project import ROOT, stack_config
+from sim.harness import run_program
+from sim.keys import new_deploy_key
+from sim.resources import DROPLET
 
 SECRETS_FILE = "secrets.json"
 

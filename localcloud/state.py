@@ -22,42 +22,8 @@ from typing import Any
 
 import pulumi
 
-from offline.resource_types import (
-    CERTIFICATE,
-    COMMAND,
-    COPY_TO_REMOTE,
-    DNS_RECORD,
-    DROPLET,
-    FIREWALL,
-    LOAD_BALANCER,
-    PROJECT,
-    PROJECT_RESOURCES,
-    SSH_KEY,
-    VOLUME,
-    VOLUME_ATTACHMENT,
-    VPC,
-)
-
-ALL_INPUTS = "*"
-REPLACE_ON: dict[str, tuple[str, ...]] = {
-    DROPLET: ("image", "region", "sshKeys", "userData", "monitoring", "vpcUuid", "dropletAgent"),
-    LOAD_BALANCER: ("region", "vpcUuid", "type", "network"),
-    VPC: ("region", "ipRange"),
-    VOLUME: ("region", "name", "initialFilesystemType", "snapshotId"),
-    VOLUME_ATTACHMENT: ("dropletId", "volumeId"),
-    SSH_KEY: ("publicKey",),
-    CERTIFICATE: (ALL_INPUTS,),
-    DNS_RECORD: ("domain", "type"),
-    COMMAND: ("triggers", "connection"),
-    COPY_TO_REMOTE: ("triggers", "connection"),
-}
-"""Inputs whose change replaces the resource (the providers' ForceNew fields, pulumi-command's replace rules)."""
-
-DESTROY_ORDER: tuple[str, ...] = (
-    COMMAND, COPY_TO_REMOTE, PROJECT_RESOURCES, DNS_RECORD, VOLUME_ATTACHMENT, LOAD_BALANCER, CERTIFICATE,
-    FIREWALL, DROPLET, SSH_KEY, PROJECT, VOLUME, VPC,
-)
-"""Dependents first: the order resources that left the program are destroyed in."""
+from sim.inputs import walk
+from sim.resources import forces_replacement, in_destroy_order
 
 
 class Action(enum.Enum):
@@ -95,8 +61,8 @@ def resource_key(type_: str, name: str) -> str:
     return f"{type_}::{name}"
 
 
-def _plain(value: Any) -> Any:
-    """A JSON-able form of an input; assets and archives by their content, so an edit is a change."""
+def _content(value: Any) -> Any:
+    """Assets and archives by their content, so an edit is a change."""
     if isinstance(value, pulumi.FileAsset):
         return {"fileAsset": hashlib.sha256(Path(value.path).read_bytes()).hexdigest()}
     if isinstance(value, pulumi.StringAsset):
@@ -105,10 +71,6 @@ def _plain(value: Any) -> Any:
         return {"fileArchive": tree_digest(Path(value.path))}
     if isinstance(value, pulumi.RemoteAsset):
         return {"remoteAsset": value.uri}
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in sorted(value.items())}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
     return value
 
 
@@ -123,7 +85,7 @@ def tree_digest(root: Path) -> str:
 def input_digests(inputs: Mapping[str, Any], key: bytes) -> dict[str, str]:
     """One keyed digest per top-level input: equal inputs compare equal, and no value can be read back."""
     return {
-        name: hmac.new(key, json.dumps(_plain(value), sort_keys=True).encode(), "sha256").hexdigest()
+        name: hmac.new(key, json.dumps(walk(value, _content), sort_keys=True).encode(), "sha256").hexdigest()
         for name, value in sorted(inputs.items())
     }
 
@@ -136,16 +98,14 @@ def decide(type_: str, previous: Record | None, digests: Mapping[str, str]) -> D
     changed = tuple(sorted(k for k in keys if previous.digests.get(k) != digests.get(k)))
     if not changed:
         return Decision(Action.KEPT, ())
-    replace_on = REPLACE_ON.get(type_, ())
-    if ALL_INPUTS in replace_on or any(k in replace_on for k in changed):
+    if forces_replacement(type_, changed):
         return Decision(Action.REPLACED, changed)
     return Decision(Action.UPDATED, changed)
 
 
 def destroy_order(records: list[Record]) -> list[Record]:
     """`records` sorted so that what depends on others goes first."""
-    rank = {t: i for i, t in enumerate(DESTROY_ORDER)}
-    return sorted(records, key=lambda r: (rank.get(r.type, -1), r.name))
+    return in_destroy_order(records, lambda r: r.type, lambda r: r.name)
 
 
 class StackState:

@@ -70,4 +70,4 @@ def render_topology(render_ssh_key: str) -> Callable[..., Topology]:
 
 # ---- Real services on loopback (PostgreSQL, memcached) as fixtures: see tests/services.py ----
 
-pytest_plugins = ("tests.services",)
+pytest_plugins = ("tests.support.services",)

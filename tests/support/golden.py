@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pulumi.runtime import rpc
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from offline.harness import ROOT, STACKS, Run, run_program, stack_config
+from model.project import ROOT, stack_names, stack_config
+from sim.harness import Run, run_program
+from sim.inputs import walk
 
-GOLDEN_DIR = Path(__file__).resolve().parent.parent / "golden"
+GOLDEN_DIR = ROOT / "tests" / "golden"
 DOMAIN = "www.example.com"
 OPTIONS = ("protect", "delete_before_replace", "ignore_changes", "replace_on_changes", "additional_secret_outputs")
 
@@ -40,8 +41,7 @@ SECRETS = {"dbPassword": "golden-db-password", "secretKey": "golden-secret-key-0
 def cases() -> dict[str, tuple[str, dict[str, Any]]]:
     """Snapshot name -> (stack, config): every stack file as it is, and with a domain."""
     out = {}
-    for path in sorted(STACKS.glob("Pulumi.*.yaml")):
-        stack = path.name[len("Pulumi."):-len(".yaml")]
+    for stack in stack_names():
         out[stack] = (stack, stack_config(stack))
         out[f"{stack}-domain"] = (stack, {**stack_config(stack), "domain": DOMAIN})
     return out
@@ -51,17 +51,15 @@ def _secret_digest(value: Any) -> dict[str, str]:
     return {"secret-sha256": hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()}
 
 
-def _normal(value: Any) -> Any:
-    """Secret leaves as digests, repository paths relative, numbers as the engine sends them."""
-    if isinstance(value, dict):
-        if value.get(rpc._special_sig_key) == rpc._special_secret_sig:
-            return _secret_digest(value["value"])
-        return {k: _normal(v) for k, v in sorted(value.items())}
-    if isinstance(value, list):
-        return [_normal(v) for v in value]
+def _relative(value: Any) -> Any:
     if isinstance(value, str) and str(ROOT) in value:
         return value.replace(str(ROOT), "<repository>")
     return value
+
+
+def _normal(value: Any) -> Any:
+    """Secrets as digests, repository paths relative, numbers as the engine sends them."""
+    return walk(value, _relative, secret=_secret_digest)
 
 
 def snapshot(run: Run) -> dict[str, Any]:

@@ -26,7 +26,7 @@ from localcloud.image import (
 )
 from localcloud.machine import Bind, MachineSpec, start
 from localcloud.network import Network, _guard_rules, create_network, veth_name
-from tests.services import missing
+from tests.support.services import missing
 
 IFNAMSIZ = 15
 NET = Network("stack", IPv4Network("10.20.30.0/24"))

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from render import steps
-from tests.services import require_tool, run_env
+from tests.support.services import require_tool, run_env
 
 
 @pytest.fixture

@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
+from model.project import ROOT
 from model.paths import HEALTH_PATH
-from tests.services import PostgresCluster, free_port, missing, run_env, wait_for_port
+from tests.support.services import PostgresCluster, free_port, missing, run_env, wait_for_port
 
-DEMO = Path(__file__).resolve().parent.parent / "demo"
+DEMO = ROOT / "demo"
 SITE_HOST = "demo.example.test"
 
 

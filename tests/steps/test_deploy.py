@@ -27,9 +27,10 @@ from pathlib import Path
 
 import pytest
 
+from model.project import ROOT
 from render import steps
 from model import paths
-from tests.services import (
+from tests.support.services import (
     Memcached,
     NginxSite,
     PostgresCluster,
@@ -43,7 +44,7 @@ from tests.services import (
     write_service_ctl,
 )
 
-DEMO = Path(__file__).resolve().parent.parent / "demo"
+DEMO = ROOT / "demo"
 SITE_HOST = "demo.example.test"
 RUN_AS = "nobody"
 APP_GROUP = "nogroup"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from render import steps
-from tests.services import (
+from tests.support.services import (
     PG_BIN,
     PostgresCluster,
     run_env,

@@ -3,7 +3,7 @@
 Every server runs from a throwaway directory on a free port and is stopped at
 teardown. Postgres refuses to run as root, so its cluster belongs to the
 `postgres` system user. The module also runs as a command
-(`python -m tests.services service-ctl VERB UNIT`): a stand-in for systemctl
+(`python -m tests.support.services service-ctl VERB UNIT`): a stand-in for systemctl
 on hosts where systemd is not PID 1, that really starts and stops the app's
 gunicorn and reloads nginx.
 """
@@ -28,6 +28,7 @@ from typing import NoReturn
 from urllib.parse import quote
 
 import pytest
+from model.project import ROOT
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_OS_USER = "postgres"
@@ -236,8 +237,8 @@ def write_service_ctl(directory: Path, config: ServiceCtlConfig) -> Path:
     program.write_text(
         "#!/bin/sh\n"
         f"export {SERVICE_CTL_CONFIG}={config_file}\n"
-        f"cd {Path(__file__).resolve().parent.parent}\n"
-        f'exec {sys.executable} -m tests.services service-ctl "$@"\n'
+        f"cd {ROOT}\n"
+        f'exec {sys.executable} -m tests.support.services service-ctl "$@"\n'
     )
     program.chmod(0o755)
     return program
@@ -373,5 +374,5 @@ def run_env(extra: Mapping[str, str]) -> dict[str, str]:
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["service-ctl"]:
-        raise SystemExit("usage: python -m tests.services service-ctl VERB UNIT")
+        raise SystemExit("usage: python -m tests.support.services service-ctl VERB UNIT")
     raise SystemExit(service_ctl(sys.argv[2:], ServiceCtlConfig.read(os.environ[SERVICE_CTL_CONFIG])))

@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from offline.harness import ROOT, Registration, Run, reveal, run_program, stack_config
-from offline.keys import new_deploy_key
-from offline.resource_types import COMMAND, COPY_TO_REMOTE, DROPLET
+from model.project import ROOT, stack_config
+from sim.harness import Registration, Run, run_program
+from sim.inputs import reveal
+from sim.keys import new_deploy_key
+from sim.resources import COMMAND, COPY_TO_REMOTE, DROPLET
 
 DEPLOY_KEY, _ = new_deploy_key()
 CANARY = {"dbPassword": "canary-db-5d2e91", "secretKey": "canary-key-0b7f3c", "sshPrivateKey": DEPLOY_KEY}

@@ -20,7 +20,7 @@ from render.userdata import (
     rendered_files,
     user_data,
 )
-from tests.services import missing
+from tests.support.services import missing
 
 Build = Callable[..., Topology]
 

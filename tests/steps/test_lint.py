@@ -11,7 +11,7 @@ import pytest
 
 from render import steps
 from model import paths
-from tests.services import require_tool
+from tests.support.services import require_tool
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from model.project import ROOT
 from localcloud.host import mounts_under, state_dir
 from localcloud.image import (
     APT_MOUNT,
@@ -49,7 +50,7 @@ from localcloud.network import (
     teardown_internet,
     teardown_network,
 )
-from tests.services import require_local_cloud
+from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
 
@@ -247,7 +248,7 @@ def test_second_ensure_running_does_not_reboot(
         assert read_boot_id(state) == state.boot_id
     later_run = subprocess.run(
         [sys.executable, "-c", "from localcloud.machine import running_machines as r; print({m.name: m.boot_id for m in r()})"],
-        capture_output=True, text=True, check=True, cwd=Path(__file__).parent.parent,
+        capture_output=True, text=True, check=True, cwd=ROOT,
     )
     assert later_run.stdout.strip() == repr({state.name: state.boot_id for state in machines})
     host_boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()

@@ -1,6 +1,6 @@
 """Print what a stack would build, by running the real program under mocks.
 
-    python -m offline.plan pool
+    python -m sim.plan pool
 
 No cloud account and no Pulumi CLI: the program registers its resources with
 a fake cloud, and this reads them back as nodes, firewall matrix, load
@@ -15,43 +15,41 @@ import sys
 import warnings
 from collections import defaultdict
 
+from model import naming
 from model.config import SECRETS, ConfigError
-from offline.harness import Run, run_program, stack_config
-from offline.keys import new_deploy_key
-from offline.resource_types import DROPLET, FIREWALL, LOAD_BALANCER
+from model.project import stack_config
+from sim.harness import Run, run_program
+from sim.keys import new_deploy_key
+from sim.resources import DROPLET, FIREWALL, LOAD_BALANCER
+from sim.table import table
 
 
-def _table(rows: list[list[str]], header: list[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() for r in [header, *rows]]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
+def _role_of(tag: str, stack: str) -> str:
+    role = naming.role_of_tag(stack, tag)
+    return str(role) if role is not None else "every node"
 
 
-def _role_of(tag: str, stack_tag: str) -> str:
-    return tag[len(stack_tag) + 1:] if tag.startswith(stack_tag + "-") else "every node"
-
-
-def describe(run: Run) -> str:
+def describe(run: Run, stack: str) -> str:
     droplets = run.of_type(DROPLET)
-    stack_tag = min((t for d in droplets for t in d.inputs["tags"]), key=len)
+    stack_tag = naming.stack_tag(stack)
     groups: dict[tuple[str, str, str], int] = defaultdict(int)
     for d in droplets:
-        roles = ",".join(_role_of(t, stack_tag) for t in d.inputs["tags"] if t != stack_tag)
-        groups[(d.name.rsplit("-", 1)[0], roles, d.inputs["size"])] += 1
-    out = ["Nodes", _table([[g, r, s, str(c)] for (g, r, s), c in groups.items()], ["group", "roles", "size", "count"])]
+        roles = ",".join(_role_of(t, stack) for t in d.inputs["tags"] if t != stack_tag)
+        group, _ = naming.parse_node_name(d.name)
+        groups[(group, roles, d.inputs["size"])] += 1
+    out = ["Nodes", table(["group", "roles", "size", "count"], [[g, r, s, str(c)] for (g, r, s), c in groups.items()])]
 
     rows = []
     for fw in run.of_type(FIREWALL):
-        target = ", ".join(_role_of(t, stack_tag) for t in fw.inputs["tags"])
+        target = ", ".join(_role_of(t, stack) for t in fw.inputs["tags"])
         for rule in fw.inputs.get("inboundRules", []):
             sources = (
                 list(rule.get("sourceAddresses", []))
-                + [f"{_role_of(t, stack_tag)} nodes" for t in rule.get("sourceTags", [])]
+                + [f"{_role_of(t, stack)} nodes" for t in rule.get("sourceTags", [])]
                 + ["load balancer" for _ in rule.get("sourceLoadBalancerUids", [])]
             )
             rows.append([target, rule["portRange"], ", ".join(sources)])
-    out += ["", "Firewall (who reaches which port; everything else is closed)", _table(rows, ["to", "port", "from"])]
+    out += ["", "Firewall (who reaches which port; everything else is closed)", table(["to", "port", "from"], rows)]
 
     lbs = run.of_type(LOAD_BALANCER)
     out.append("")
@@ -84,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(f"Plan for stack {args.stack} (secrets replaced by throwaway values)\n")
-    print(describe(run))
+    print(describe(run, args.stack))
     return 0
 
 

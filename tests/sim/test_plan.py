@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from offline.plan import main
+from sim.plan import main
 
 
 def plan_of(stack: str, capsys) -> str:
@@ -33,10 +33,10 @@ def test_onebox_plan_opens_only_the_web_ports_to_the_world(capsys):
 
 
 def test_plan_of_a_bad_stack_says_why(tmp_path, monkeypatch, capsys):
-    import offline.harness as harness
+    import model.project as project
 
     (tmp_path / "Pulumi.broken.yaml").write_text("config:\n  django-tiers:layout: cluster\n")
-    monkeypatch.setattr(harness, "STACKS", tmp_path)
+    monkeypatch.setattr(project, "STACKS", tmp_path)
     assert main(["broken"]) == 1
     assert "django-tiers:layout = 'cluster'" in capsys.readouterr().err
 

@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from offline.harness import STACKS, Run, run_program, stack_config
-from offline.keys import new_deploy_key
-from offline.resource_types import (
+from model.project import STACKS, stack_config
+from sim.harness import Run, run_program
+from sim.keys import new_deploy_key
+from sim.resources import (
     DNS_RECORD,
     DROPLET,
     FIREWALL,

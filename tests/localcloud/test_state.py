@@ -11,15 +11,9 @@ from pathlib import Path
 
 import pulumi
 import pytest
-from pulumi.runtime import rpc
 
 from localcloud import balancer, firewall
-from localcloud.cloud import (
-    LocalCloud,
-    UnsupportedResource,
-    md5_fingerprint,
-    plain_inputs,
-)
+from localcloud.cloud import LocalCloud, UnsupportedResource
 from localcloud.ssh import MASK, mask
 from localcloud.stack import apply_sets, local_config
 from localcloud.state import (
@@ -27,12 +21,11 @@ from localcloud.state import (
     Record,
     StackState,
     decide,
-    destroy_order,
     input_digests,
 )
-from offline.keys import new_deploy_key
-from offline.resource_types import COMMAND, DROPLET, VOLUME, VPC
-from tests.services import missing
+from sim.keys import new_deploy_key
+from sim.resources import COMMAND, DROPLET, VOLUME, VPC
+from tests.support.services import missing
 
 KEY = b"k" * 32
 USER_DATA = "#cloud-config\npackages: [nginx-light]\n"
@@ -104,31 +97,11 @@ def test_state_file_is_root_only_and_round_trips(tmp_path: Path) -> None:
     assert StackState(path).records == {}
 
 
-def test_dependents_are_destroyed_first() -> None:
-    names = [(VPC, "vpc"), (DROPLET, "web-1"), (COMMAND, "web-1-ready"), (VOLUME, "pgdata")]
-    ordered = destroy_order([Record(t, n, "1", {}) for t, n in names])
-    assert [r.type for r in ordered] == [COMMAND, DROPLET, VOLUME, VPC]
-
-
-def test_secret_wrappers_and_float_ids_are_read_as_a_provider_reads_them() -> None:
-    wrapped = {rpc._special_sig_key: rpc._special_secret_sig, "value": {"host": "10.0.0.2", "port": 22.0}}
-    assert plain_inputs({"connection": wrapped, "dropletId": 123.0, "size": 1.5}) == {
-        "connection": {"host": "10.0.0.2", "port": 22}, "dropletId": 123, "size": 1.5,
-    }
-
-
 def test_unknown_resource_types_are_refused(tmp_path: Path) -> None:
     cloud = LocalCloud("t", tmp_path, None, None, KEY, "", ())  # type: ignore[arg-type]
     args = pulumi.runtime.MockResourceArgs("digitalocean:index/spacesBucket:SpacesBucket", "b", {}, None, None, True)
     with pytest.raises(UnsupportedResource, match="spacesBucket:SpacesBucket"):
         cloud.new_resource(args)
-
-
-def test_fingerprint_is_md5_of_the_key_blob() -> None:
-    line = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIO4kMVCwfxiWlIVmv2hlV++KWy8VFZK57vC1YijDXyid x@y"
-    fingerprint = md5_fingerprint(line)
-    assert len(fingerprint.split(":")) == 16
-    assert fingerprint != md5_fingerprint(new_deploy_key()[1])
 
 
 def test_masking_hides_every_secret() -> None:

@@ -16,8 +16,9 @@ from model.config import (
     parse_config,
 )
 from model.sizes import REGIONS, SIZES
-from offline.harness import Run, run_program, stack_config
-from offline.keys import new_deploy_key
+from model.project import stack_config
+from sim.harness import Run, run_program
+from sim.keys import new_deploy_key
 
 BASE = stack_config("split")
 DEPLOY_KEY, DEPLOY_PUBLIC = new_deploy_key()

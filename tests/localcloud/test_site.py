@@ -41,8 +41,8 @@ from localcloud.probe import (
 from localcloud.stack import UpResult, apply_sets, down, ensure_secrets, stack_dir, up
 from localcloud.state import Action
 from localcloud.volume import volume_dir
-from offline.harness import ROOT, stack_config
-from tests.services import require_local_cloud
+from model.project import ROOT, stack_config
+from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
 

@@ -1,0 +1,61 @@
+"""The simulated DigitalOcean account: answers each registration as the API would, with stable ids and addresses.
+
+Ids and addresses are picked by the resource's name, so two runs of the
+program can be compared resource by resource.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+
+from sim import resources as r
+
+DOCUMENTATION_NET = "198.51.100"
+"""Public addresses come from a documentation range (RFC 5737), never a real host's."""
+LOAD_BALANCER_IP = "203.0.113.10"
+
+Handler = Callable[[pulumi.runtime.MockResourceArgs, str], dict[str, Any]]
+
+
+class SimCloud(pulumi.runtime.Mocks):
+    def __init__(self, vpc_cidr: str = "10.10.0.0/24"):
+        self.hosts = list(ipaddress.ip_network(vpc_cidr).hosts())[1:]
+        self.taken: dict[str, str] = {}
+        self.handlers: dict[str, Handler] = {
+            r.DROPLET: self._droplet,
+            r.LOAD_BALANCER: lambda args, rid: r.load_balancer_outputs(rid, LOAD_BALANCER_IP),
+            r.VOLUME: lambda args, rid: r.volume_outputs(rid),
+            r.VPC: lambda args, rid: r.vpc_outputs(rid),
+            r.SSH_KEY: lambda args, rid: r.ssh_key_outputs(str(args.inputs["publicKey"])),
+            r.FIREWALL: lambda args, rid: r.firewall_outputs(),
+            r.COMMAND: lambda args, rid: r.command_outputs("", ""),
+        }
+
+    def _private_ip(self, name: str) -> str:
+        """A stable address for `name`: the first free one from a point its name picks."""
+        if name not in self.taken:
+            used = set(self.taken.values())
+            start = int(r.numeric_id(f"ip/{name}"))
+            candidates = (str(self.hosts[(start + i) % len(self.hosts)]) for i in range(len(self.hosts)))
+            self.taken[name] = next(ip for ip in candidates if ip not in used)
+        return self.taken[name]
+
+    def _droplet(self, args: pulumi.runtime.MockResourceArgs, rid: str) -> dict[str, Any]:
+        public = f"{DOCUMENTATION_NET}.{int(rid) % 250 + 2}"
+        return r.droplet_outputs(rid, public, self._private_ip(args.name))
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
+        rid = r.numeric_id(f"{args.typ}/{args.name}")
+        if not args.custom:
+            return rid, dict(args.inputs)
+        r.resource_type(args.typ)
+        handler = self.handlers.get(args.typ)
+        outputs = handler(args, rid) if handler else {}
+        return rid, {**args.inputs, **outputs}
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:
+        return {}, None

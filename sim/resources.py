@@ -1,0 +1,131 @@
+"""DigitalOcean's resource types as the program uses them: tokens, what forces replacement, destroy order, outputs.
+
+Every reader of a resource (the simulated cloud, the offline plan, the
+local cloud's stand-ins and its state) takes these facts from here.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+DROPLET = "digitalocean:index/droplet:Droplet"
+VPC = "digitalocean:index/vpc:Vpc"
+VOLUME = "digitalocean:index/volume:Volume"
+VOLUME_ATTACHMENT = "digitalocean:index/volumeAttachment:VolumeAttachment"
+LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
+FIREWALL = "digitalocean:index/firewall:Firewall"
+SSH_KEY = "digitalocean:index/sshKey:SshKey"
+CERTIFICATE = "digitalocean:index/certificate:Certificate"
+DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
+PROJECT = "digitalocean:index/project:Project"
+PROJECT_RESOURCES = "digitalocean:index/projectResources:ProjectResources"
+COMMAND = "command:remote:Command"
+COPY_TO_REMOTE = "command:remote:CopyToRemote"
+
+ALL_INPUTS = "*"
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    token: str
+    replace_on: tuple[str, ...]
+    """Inputs whose change replaces the resource (the provider's ForceNew fields); ALL_INPUTS for every one."""
+
+    @property
+    def short(self) -> str:
+        return self.token.rsplit(":", 1)[-1]
+
+
+TYPES: dict[str, ResourceType] = {
+    t.token: t
+    for t in (
+        ResourceType(DROPLET, ("image", "region", "sshKeys", "userData", "monitoring", "vpcUuid", "dropletAgent")),
+        ResourceType(LOAD_BALANCER, ("region", "vpcUuid", "type", "network")),
+        ResourceType(VPC, ("region", "ipRange")),
+        ResourceType(VOLUME, ("region", "name", "initialFilesystemType", "snapshotId")),
+        ResourceType(VOLUME_ATTACHMENT, ("dropletId", "volumeId")),
+        ResourceType(SSH_KEY, ("publicKey",)),
+        ResourceType(CERTIFICATE, (ALL_INPUTS,)),
+        ResourceType(DNS_RECORD, ("domain", "type")),
+        ResourceType(FIREWALL, ()),
+        ResourceType(PROJECT, ()),
+        ResourceType(PROJECT_RESOURCES, ()),
+        ResourceType(COMMAND, ("triggers", "connection")),
+        ResourceType(COPY_TO_REMOTE, ("triggers", "connection")),
+    )
+}
+
+DESTROY_ORDER: tuple[str, ...] = (
+    COMMAND, COPY_TO_REMOTE, PROJECT_RESOURCES, DNS_RECORD, VOLUME_ATTACHMENT, LOAD_BALANCER, CERTIFICATE,
+    FIREWALL, DROPLET, SSH_KEY, PROJECT, VOLUME, VPC,
+)
+"""Dependents first: the order resources that left the program are destroyed in."""
+
+
+class UnknownResourceType(NotImplementedError):
+    """The program registered a type this model of DigitalOcean does not know."""
+
+
+def resource_type(token: str) -> ResourceType:
+    try:
+        return TYPES[token]
+    except KeyError:
+        raise UnknownResourceType(f"no model of resource type {token}; known types are {', '.join(TYPES)}") from None
+
+
+def forces_replacement(token: str, changed: Iterable[str]) -> bool:
+    replace_on = resource_type(token).replace_on
+    return ALL_INPUTS in replace_on or any(k in replace_on for k in changed)
+
+
+T = TypeVar("T")
+
+
+def in_destroy_order(items: Iterable[T], token_of: Any, name_of: Any) -> list[T]:
+    """`items` sorted so that what depends on others is destroyed first."""
+    rank = {t: i for i, t in enumerate(DESTROY_ORDER)}
+    return sorted(items, key=lambda item: (rank.get(token_of(item), -1), name_of(item)))
+
+
+def fingerprint(public_key: str) -> str:
+    """DigitalOcean's SSH key fingerprint: MD5 of the decoded key blob, colon-separated; the comment does not count."""
+    blob = base64.b64decode(public_key.split()[1])
+    digest = hashlib.md5(blob).hexdigest()
+    return ":".join(digest[i:i + 2] for i in range(0, 32, 2))
+
+
+def numeric_id(seed: str) -> str:
+    """An id shaped like DigitalOcean's (an integer), picked by `seed`."""
+    return str(int(hashlib.sha256(seed.encode()).hexdigest()[:8], 16))
+
+
+def droplet_outputs(rid: str, public_ip: str, private_ip: str) -> dict[str, Any]:
+    return {"ipv4_address": public_ip, "ipv4_address_private": private_ip, "droplet_urn": f"do:droplet:{rid}", "status": "active"}
+
+
+def load_balancer_outputs(rid: str, ip: str) -> dict[str, Any]:
+    return {"ip": ip, "load_balancer_urn": f"do:loadbalancer:{rid}", "status": "active"}
+
+
+def volume_outputs(rid: str) -> dict[str, Any]:
+    return {"volume_urn": f"do:volume:{rid}"}
+
+
+def vpc_outputs(rid: str) -> dict[str, Any]:
+    return {"urn": f"do:vpc:{rid}"}
+
+
+def ssh_key_outputs(public_key: str) -> dict[str, Any]:
+    return {"fingerprint": fingerprint(public_key)}
+
+
+def firewall_outputs() -> dict[str, Any]:
+    return {"status": "succeeded"}
+
+
+def command_outputs(stdout: str, stderr: str) -> dict[str, Any]:
+    return {"stdout": stdout, "stderr": stderr}
