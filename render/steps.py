@@ -14,11 +14,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from model import paths
-from model.project import ROOT
 from model.roles import APP_PORT
 from render.templates import render as render_template
 
-TEMPLATES = ROOT / "steps"
 STEPS: tuple[str, ...] = (
     "wait-ready.sh",
     "db-setup.sh",

@@ -68,6 +68,6 @@ def render_topology(render_ssh_key: str) -> Callable[..., Topology]:
     return build
 
 
-# ---- Real services on loopback (PostgreSQL, memcached) as fixtures: see tests/services.py ----
+# ---- Real services on loopback (PostgreSQL, memcached) as fixtures: see tests/support/services.py ----
 
 pytest_plugins = ("tests.support.services",)

@@ -15,12 +15,11 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from model.project import ROOT
 from model.paths import HEALTH_PATH
+from model.project import ROOT
 from tests.support.services import PostgresCluster, free_port, missing, run_env, wait_for_port
 
 DEMO = ROOT / "demo"

@@ -15,8 +15,8 @@ from model.config import (
     MissingSecretError,
     parse_config,
 )
-from model.sizes import REGIONS, SIZES
 from model.project import stack_config
+from model.sizes import REGIONS, SIZES
 from sim.harness import Run, run_program
 from sim.keys import new_deploy_key
 

@@ -14,8 +14,8 @@ import yaml
 
 from model import paths
 from model.config import SiteConfig
-from model.sizing import tune
 from model.project import ROOT
+from model.sizing import tune
 from model.topology import Node, Topology
 from render.userdata import (
     AUTO_UPGRADES_FILE,

@@ -4,7 +4,7 @@ One module-scoped deployment runs them against PostgreSQL, memcached,
 gunicorn and nginx on loopback: release -> env -> migrate -> collectstatic ->
 activate -> static files -> upstream. Paths point into a scratch root
 through the scripts' environment variables; the service manager is the
-stand-in from tests/services.py, which really starts gunicorn and nginx.
+stand-in from tests/support/services.py, which really starts gunicorn and nginx.
 The tests then read what each run did and what the second run left alone.
 """
 
@@ -27,9 +27,9 @@ from pathlib import Path
 
 import pytest
 
+from model import paths
 from model.project import ROOT
 from render import steps
-from model import paths
 from tests.support.services import (
     Memcached,
     NginxSite,

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from render import steps
 from model import paths
+from model.project import ROOT
+from render import steps
 from tests.support.services import require_tool
 
 
@@ -84,3 +85,21 @@ def test_inline_command_runs_the_step_through_a_shell(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert result.stdout == f"app-env.sh: {env_file} changed\n"
     assert env_file.read_text() == "SECRET_KEY=it's $HOME\n"
+
+
+@pytest.mark.parametrize("name", steps.LINE_STEPS)
+def test_line_steps_are_one_shellcheck_clean_line(tmp_path: Path, name: str) -> None:
+    line = steps.render_line(name, release="abc123", uploaded="/tmp/up.tar.gz", then="true")
+    assert "\n" not in line and "abc123" in line
+    script = tmp_path / name
+    script.write_text(f"#!/usr/bin/env bash\n{line}\n")
+    result = subprocess.run(
+        [require_tool("shellcheck"), "--severity=style", "--shell=bash", str(script)], capture_output=True, text=True,
+    )
+    assert result.returncode == 0, result.stdout
+
+
+def test_every_file_in_steps_is_a_step() -> None:
+    on_disk = {p.name for p in (ROOT / "steps").iterdir()}
+    known = {f"{n}.j2" for n in steps.STEPS} | {f"{n}.line.j2" for n in steps.LINE_STEPS}
+    assert on_disk == known | {"_common.sh.j2", "app.env.j2"}

@@ -22,7 +22,7 @@ import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from model.project import ROOT, stack_names, stack_config
+from model.project import ROOT, stack_config, stack_names
 from sim.harness import Run, run_program
 from sim.inputs import walk
 

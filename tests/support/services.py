@@ -28,6 +28,7 @@ from typing import NoReturn
 from urllib.parse import quote
 
 import pytest
+
 from model.project import ROOT
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
