@@ -77,8 +77,8 @@ class Layout:
     """(group, the roles its nodes carry, the tier whose count and size it takes)."""
     single_nodes: bool
     """Every group has exactly one node, so a colocated consumer can use loopback."""
-    load_balancer: str
-    """`always`, or `several-web`: on by default when more than one node serves web."""
+    always_balanced: bool
+    """A load balancer always; otherwise one by default when more than one node serves web."""
 
 
 _BOX = (Role.WEB, Role.APP, Role.CACHE)
@@ -86,11 +86,11 @@ _ONE_PER_ROLE = tuple((str(role), (role,), role) for role in ROLES)
 LAYOUTS: dict[str, Layout] = {
     layout.name: layout
     for layout in (
-        Layout("onebox", (("box", ROLES, Role.APP),), single_nodes=True, load_balancer="several-web"),
-        Layout("dbsplit", (("box", _BOX, Role.APP), ("db", (Role.DB,), Role.DB)), single_nodes=True, load_balancer="several-web"),
-        Layout("split", _ONE_PER_ROLE, single_nodes=False, load_balancer="several-web"),
-        Layout("pool", _ONE_PER_ROLE, single_nodes=False, load_balancer="always"),
-        Layout("custom", None, single_nodes=False, load_balancer="several-web"),
+        Layout("onebox", (("box", ROLES, Role.APP),), single_nodes=True, always_balanced=False),
+        Layout("dbsplit", (("box", _BOX, Role.APP), ("db", (Role.DB,), Role.DB)), single_nodes=True, always_balanced=False),
+        Layout("split", _ONE_PER_ROLE, single_nodes=False, always_balanced=False),
+        Layout("pool", _ONE_PER_ROLE, single_nodes=False, always_balanced=True),
+        Layout("custom", None, single_nodes=False, always_balanced=False),
     )
 }
 
@@ -165,9 +165,8 @@ def parse_config(raw: Mapping[str, object], stack: str, deploy_key: str | None =
     groups = _groups(raw, layout)
     db_volume_gb = _volume_gb(raw)
     public = sum(g.count for g in groups if Role.WEB in g.roles)
-    always = layout.load_balancer == "always"
-    load_balancer = _bool(raw, "loadBalancer", always or public > 1)
-    if always and not load_balancer:
+    load_balancer = _bool(raw, "loadBalancer", layout.always_balanced or public > 1)
+    if layout.always_balanced and not load_balancer:
         raise ConfigError(
             "loadBalancer", False, f"the {layout.name} layout always has a load balancer; use split for one without"
         )

@@ -66,6 +66,8 @@ def _context(node: Node, topology: Topology) -> dict[str, Any]:
     host = {role: PRIVATE_IP_VAR if b == Bind.PRIVATE else LOOPBACK_ADDRESS for role, b in bind.items()}
     return {
         "paths": {name: getattr(paths, name) for name in dir(paths) if name.isupper()},
+        "Role": Role,
+        "Bind": Bind,
         "roles": node.roles,
         "tuning": tuning,
         "bind": bind,
