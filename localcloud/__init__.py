@@ -14,9 +14,9 @@ sources (image), a bridge per stack with one network namespace per machine
     teardown("web-1"); teardown_network(vpc)
 
 On top of it, the program's own resources (cloud: a pulumi.runtime.Mocks
-that plays each registration; state: what ran last time and what changes;
-firewall, balancer, volume, ssh: the stand-ins), driven by stack (up, down)
-and the command line:
+with one stand-in per resource type, which creates and destroys it; state:
+what ran last time and what changes; firewall, balancer, volume, ssh: what
+the stand-ins run), driven by stack (up, down) and the command line:
 
     python -m localcloud up pool --set tiers.app.count=3
     python -m localcloud down pool [--purge]

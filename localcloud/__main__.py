@@ -29,9 +29,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # Imported here: the program's modules are only needed once the checks above pass.
-    from model.config import ConfigError
     from localcloud.cloud import LocalCloudError, UnsupportedResource
     from localcloud.stack import down, node_table, up
+    from model.config import ConfigError
 
     try:
         if args.command == "up":

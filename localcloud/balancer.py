@@ -20,12 +20,11 @@ from ipaddress import IPv4Interface
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from localcloud.host import run
 from localcloud.network import Network, attach, detach
+from render import templates
 
-TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATE = "localcloud/templates/haproxy.cfg.j2"
 CONFIG_FILE = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
 LOG_FILE = "haproxy.log"
@@ -102,12 +101,8 @@ def netns_name(stack: str, name: str) -> str:
 
 
 def render(spec: BalancerSpec, address: IPv4Interface, servers: Sequence[Server], pidfile: Path) -> str:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
-        trim_blocks=True, lstrip_blocks=True,
-    )
-    return env.get_template("haproxy.cfg.j2").render(
-        stack=spec.stack, name=spec.name, droplet_tag=spec.droplet_tag, rules=spec.rules,
+    return templates.render(
+        TEMPLATE, stack=spec.stack, name=spec.name, droplet_tag=spec.droplet_tag, rules=spec.rules,
         healthcheck=spec.healthcheck, address=address.ip, pidfile=pidfile,
         servers=sorted(servers, key=lambda s: s.name),
     )

@@ -14,14 +14,12 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Network, ip_network
-from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from localcloud.host import run
+from render import templates
 
-TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATE = "localcloud/templates/firewall.nft.j2"
 TABLE_PREFIX = "lcfw"
 WHOLE_RANGE = "1-65535"
 
@@ -104,11 +102,7 @@ def guards(
 
 
 def render(stack: str, rules: Sequence[Guard]) -> str:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True,
-        trim_blocks=True, lstrip_blocks=True,
-    )
-    return env.get_template("firewall.nft.j2").render(stack=stack, table=table_name(stack), guards=rules)
+    return templates.render(TEMPLATE, stack=stack, table=table_name(stack), guards=rules)
 
 
 def apply(stack: str, rules: Sequence[Guard]) -> None:

@@ -23,16 +23,17 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from localcloud.host import cache_dir, require_root, run, unmount_under
+from model.project import ROOT
+from render import templates
 
 MIRROR_ENV = "LOCALCLOUD_MIRROR"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 APT_MOUNT = "/opt/localcloud/apt"
 WHEELHOUSE_MOUNT = "/opt/localcloud/wheelhouse"
 MANIFEST = "image.json"
-TEMPLATES = Path(__file__).with_name("templates")
+TEMPLATE_DIR = "localcloud/templates"
+TEMPLATES = ROOT / TEMPLATE_DIR
 RECIPE_REVISION = 1
 IMAGE_TEMPLATES: tuple[str, ...] = (
     "locale.gen.j2",
@@ -206,10 +207,7 @@ def _locked(directory: Path) -> Iterator[None]:
 
 
 def _render(name: str, **values: str) -> str:
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True
-    )
-    return env.get_template(name).render(**values)
+    return templates.render(f"{TEMPLATE_DIR}/{name}", **values)
 
 
 def _chroot(rootfs: Path, *argv: str) -> str:

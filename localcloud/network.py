@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Interface, IPv4Network
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from localcloud.host import CommandFailed, require_root, run, state_dir
+from render import templates
 
 BRIDGE_PREFIX = "lcbr"
 VETH_PREFIX = "lcv"
@@ -30,7 +29,7 @@ INTERNET_NETNS = "lc-internet"
 INTERNET_BRIDGE = f"{BRIDGE_PREFIX}inet"
 INTERNET_CIDR = IPv4Network("198.51.100.0/24")
 IP_FORWARD = Path("/proc/sys/net/ipv4/ip_forward")
-TEMPLATES = Path(__file__).with_name("templates")
+GUARD_TEMPLATE = "localcloud/templates/guard.nft.j2"
 
 
 @dataclass(frozen=True)
@@ -205,8 +204,7 @@ def _plug(netns: str, bridge: str, address: IPv4Interface, gateway: IPv4Address)
 
 
 def _guard_rules() -> str:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True)
-    return env.get_template("guard.nft.j2").render(table=GUARD_TABLE, bridges=f"{BRIDGE_PREFIX}*")
+    return templates.render(GUARD_TEMPLATE, table=GUARD_TABLE, bridges=f"{BRIDGE_PREFIX}*")
 
 
 def _ensure_guard() -> None:

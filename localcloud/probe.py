@@ -10,13 +10,13 @@ import json
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from localcloud.host import run
 from localcloud.machine import MachineState, run_in
 from localcloud.network import INTERNET_NETNS
+from model.project import ROOT
 
-PROBES = Path(__file__).with_name("probes")
+PROBES = ROOT / "localcloud" / "probes"
 HOST_PYTHON = "/usr/bin/python3"
 
 

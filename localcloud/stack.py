@@ -24,8 +24,6 @@ from typing import Any
 
 import yaml
 
-from model.config import DEFAULT_APP, deploy_public_key
-from model.roles import ROLES
 from localcloud.cloud import LocalCloud, Report
 from localcloud.host import data_dir, require_root
 from localcloud.image import ensure_image, ensure_wheelhouse
@@ -33,10 +31,14 @@ from localcloud.machine import is_running, load_state, run_in
 from localcloud.network import Network, ensure_internet, teardown_internet
 from localcloud.state import StackState
 from localcloud.volume import purge_volumes
+from model import naming
+from model.config import DEFAULT_APP, deploy_public_key
 from model.project import ROOT, stack_config
+from model.roles import ROLES
 from sim.harness import run_program
 from sim.keys import new_deploy_key
 from sim.resources import DROPLET
+from sim.table import table
 
 SECRETS_FILE = "secrets.json"
 
@@ -208,23 +210,22 @@ def down(stack: str, purge: bool = False, say: Callable[[str], None] = print) ->
 def nodes(stack: str) -> tuple[NodeRow, ...]:
     """The stack's droplets as running now: group, roles (from their tags), address and machine state."""
     rows = []
-    role_prefix = f"dt-{stack}-"
     for record in StackState(stack_dir(stack) / "state.json").of_type(DROPLET):
-        roles = tuple(r for r in ROLES if f"{role_prefix}{r}" in record.local["tags"])
+        roles = tuple(r for r in ROLES if naming.role_tag(stack, r) in record.local["tags"])
         machine = load_state(record.local["machine"])
         state = "running" if machine is not None and is_running(machine) else "stopped"
         if state == "running":
             status = run_in(machine, ["cloud-init", "status"], check=False).stdout.decode().strip()
             state = f"running, {status.removeprefix('status: ')}" if status else state
         rows.append(NodeRow(
-            group=record.name.rsplit("-", 1)[0], name=record.name, roles=roles,
+            group=naming.parse_node_name(record.name)[0], name=record.name, roles=roles,
             address=str(IPv4Interface(record.local["address"]).ip), machine=record.local["machine"], state=state,
         ))
     return tuple(rows)
 
 
 def node_table(rows: Sequence[NodeRow]) -> str:
-    header = ("group", "node", "roles", "private address", "state")
-    lines = [header] + [(r.group, r.name, ",".join(r.roles), r.address, r.state) for r in rows]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in lines)
+    return table(
+        ("group", "node", "roles", "private address", "state"),
+        [(r.group, r.name, ",".join(r.roles), r.address, r.state) for r in rows],
+    )

@@ -14,12 +14,12 @@ import shlex
 import shutil
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined
-
 from localcloud.host import data_dir, run
 from localcloud.machine import PROPAGATE_DIR, MachineState, run_in
+from render import templates
 
-TEMPLATES = Path(__file__).with_name("templates")
+ATTACH_SCRIPT = "localcloud/templates/attach-volume.sh.j2"
+DETACH_SCRIPT = "localcloud/templates/detach-volume.sh.j2"
 INCOMING_IN_MACHINE = "/run/host/incoming"
 
 
@@ -41,10 +41,9 @@ def purge_volumes(stack: str) -> None:
     shutil.rmtree(data_dir() / "volumes" / stack, ignore_errors=True)
 
 
-def _script(name: str, **values: str) -> bytes:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), undefined=StrictUndefined, keep_trailing_newline=True)
-    quoted = {k: shlex.quote(v) for k, v in values.items()}
-    return env.get_template(name).render(**quoted).encode()
+def _script(template: str, **values: str) -> bytes:
+    """A script for `bash -s` with every value shell-quoted."""
+    return templates.render(template, **{k: shlex.quote(v) for k, v in values.items()}).encode()
 
 
 def attach(machine: MachineState, source: Path, target: str) -> None:
@@ -59,7 +58,7 @@ def attach(machine: MachineState, source: Path, target: str) -> None:
     try:
         inside = f"{INCOMING_IN_MACHINE}/{slot}"
         done = run_in(
-            machine, ["bash", "-s"], input_bytes=_script("attach-volume.sh.j2", incoming=inside, target=target),
+            machine, ["bash", "-s"], input_bytes=_script(ATTACH_SCRIPT, incoming=inside, target=target),
             check=False,
         )
         if done.returncode != 0:
@@ -71,6 +70,6 @@ def attach(machine: MachineState, source: Path, target: str) -> None:
 
 def detach(machine: MachineState, target: str) -> None:
     """Unmount `target` in `machine`, stopping the services that hold files on it first."""
-    done = run_in(machine, ["bash", "-s"], input_bytes=_script("detach-volume.sh.j2", target=target), check=False)
+    done = run_in(machine, ["bash", "-s"], input_bytes=_script(DETACH_SCRIPT, target=target), check=False)
     if done.returncode != 0:
         raise VolumeError(f"{machine.name}: detaching {target} failed: {done.stderr.decode().strip()}")

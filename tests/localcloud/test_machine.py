@@ -19,7 +19,6 @@ from pathlib import Path
 
 import pytest
 
-from model.project import ROOT
 from localcloud.host import mounts_under, state_dir
 from localcloud.image import (
     APT_MOUNT,
@@ -50,6 +49,7 @@ from localcloud.network import (
     teardown_internet,
     teardown_network,
 )
+from model.project import ROOT
 from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud

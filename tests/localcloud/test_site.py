@@ -16,9 +16,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from model import paths
-from model.roles import APP_PORT
-from render.userdata import STATIC_ACCESS_LOG
 from localcloud.machine import (
     MachineState,
     is_running,
@@ -41,7 +38,10 @@ from localcloud.probe import (
 from localcloud.stack import UpResult, apply_sets, down, ensure_secrets, stack_dir, up
 from localcloud.state import Action
 from localcloud.volume import volume_dir
+from model import paths
 from model.project import ROOT, stack_config
+from model.roles import APP_PORT
+from render.userdata import STATIC_ACCESS_LOG
 from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud

@@ -7,6 +7,7 @@ import os
 import shutil
 import stat
 import subprocess
+from ipaddress import IPv4Interface
 from pathlib import Path
 
 import pulumi
@@ -15,7 +16,7 @@ import pytest
 from localcloud import balancer, firewall
 from localcloud.cloud import LocalCloud, UnsupportedResource
 from localcloud.ssh import MASK, mask
-from localcloud.stack import apply_sets, local_config
+from localcloud.stack import NodeRow, StackSecrets, apply_sets, local_config, node_table, nodes
 from localcloud.state import (
     Action,
     Record,
@@ -23,8 +24,10 @@ from localcloud.state import (
     decide,
     input_digests,
 )
+from model import naming
+from model.roles import Role
 from sim.keys import new_deploy_key
-from sim.resources import COMMAND, DROPLET, VOLUME, VPC
+from sim.resources import COMMAND, DROPLET, SSH_KEY, TYPES, VOLUME, VPC, UnknownResourceType, fingerprint
 from tests.support.services import missing
 
 KEY = b"k" * 32
@@ -102,6 +105,50 @@ def test_unknown_resource_types_are_refused(tmp_path: Path) -> None:
     args = pulumi.runtime.MockResourceArgs("digitalocean:index/spacesBucket:SpacesBucket", "b", {}, None, None, True)
     with pytest.raises(UnsupportedResource, match="spacesBucket:SpacesBucket"):
         cloud.new_resource(args)
+    assert issubclass(UnsupportedResource, UnknownResourceType)
+
+
+def test_every_type_the_simulated_cloud_knows_has_a_stand_in(tmp_path: Path) -> None:
+    cloud = LocalCloud("t", tmp_path, None, None, KEY, "", ())  # type: ignore[arg-type]
+    assert set(cloud.stand_ins) == set(TYPES)
+
+
+def test_a_recorded_type_is_created_and_destroyed_and_a_dropped_volume_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(LocalCloud, "refresh_rules", lambda self: None)
+    _, public = new_deploy_key()
+    first = LocalCloud("t", tmp_path, None, None, KEY, "", (), say=lambda line: None)  # type: ignore[arg-type]
+    args = pulumi.runtime.MockResourceArgs(SSH_KEY, "key", {"name": "k", "publicKey": public}, None, None, True)
+    rid, outputs = first.new_resource(args)
+    assert rid.isdigit()
+    assert outputs == {"name": "k", "publicKey": public, "fingerprint": fingerprint(public)}
+    first.state.put(Record(VOLUME, "pgdata", "7", {}, {}, {"path": str(tmp_path / "pgdata")}))
+    second = LocalCloud("t", tmp_path, None, None, KEY, "", (), say=lambda line: None)  # type: ignore[arg-type]
+    second.finish()
+    assert {r.key.split("::")[1]: (r.action, r.note) for r in second.reports} == {
+        "key": (Action.DESTROYED, ""),
+        "pgdata": (Action.REFUSED, "protected: the volume and its data are kept"),
+    }
+    assert [r.name for r in StackState(tmp_path / "state.json").records.values()] == ["pgdata"]
+
+
+def test_nodes_read_group_and_roles_back_through_the_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALCLOUD_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("LOCALCLOUD_STATE", str(tmp_path / "state"))
+    state = StackState(tmp_path / "data" / "stacks" / "s" / "state.json")
+    tags = sorted([naming.stack_tag("s"), naming.role_tag("s", Role.WEB), naming.role_tag("s", Role.APP)])
+    state.put(Record(DROPLET, "front-2", "9", {}, {}, {"machine": "s-front-2", "address": "10.0.0.3/24", "tags": tags}))
+    assert nodes("s") == (NodeRow("front", "front-2", (Role.WEB, Role.APP), "10.0.0.3", "s-front-2", "stopped"),)
+
+
+def test_node_table_has_a_rule_under_its_header() -> None:
+    rows = [NodeRow("web", "web-1", ("web",), "10.0.0.2", "s-web-1", "running, done")]
+    assert node_table(rows).splitlines() == [
+        "group  node   roles  private address  state",
+        "-----  -----  -----  ---------------  -------------",
+        "web    web-1  web    10.0.0.2         running, done",
+    ]
 
 
 def test_masking_hides_every_secret() -> None:
@@ -158,8 +205,6 @@ def test_balancer_config_from_the_resource_passes_haproxy_check(tmp_path: Path) 
                         "responseTimeoutSeconds": 5, "healthyThreshold": 3, "unhealthyThreshold": 3},
     }
     spec = balancer.spec_from_inputs("s", inputs)
-    from ipaddress import IPv4Interface
-
     text = balancer.render(spec, IPv4Interface("10.0.0.4/24"), [balancer.Server("web-1", "10.0.0.2")], tmp_path / "pid")
     assert "option httpchk GET /healthz" in text
     assert "inter 10s rise 3 fall 3" in text
@@ -186,8 +231,6 @@ def test_sets_override_nested_values_without_touching_the_original() -> None:
 
 
 def test_local_config_lets_the_host_in_with_the_deploy_key() -> None:
-    from localcloud.stack import StackSecrets
-
     private, public = new_deploy_key()
     made = StackSecrets("p", "s", private, "00", "10.150.3.0/24")
     config = local_config({"layout": "onebox", "adminCidrs": ["203.0.113.0/24"]}, made)
