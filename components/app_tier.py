@@ -1,4 +1,4 @@
-"""What belongs to the app role across its nodes: the firewall, and the release from upload to rolling restart.
+"""What belongs to the app role across its nodes: the release, from upload to rolling restart.
 
 Per release: every app node gets the archive and installs it; one node runs
 migrate (after the database exists) and collectstatic; then the nodes switch
@@ -15,12 +15,10 @@ import pulumi
 from pulumi_command import remote as command
 
 from components import remote
-from components.firewall import declare_firewall
 from components.node_group import NodeHandle
 from model import paths
 from model.config import AppSpec
 from model.roles import Role
-from model.topology import FirewallSpec
 from render.release import Release
 
 
@@ -32,7 +30,6 @@ class AppTierArgs:
     env_file: pulumi.Output[str]
     """The app's environment file; it holds secrets, so it travels on stdin only."""
     db_setup: pulumi.Resource
-    firewall: FirewallSpec | None
 
 
 class AppTier(pulumi.ComponentResource):
@@ -43,7 +40,6 @@ class AppTier(pulumi.ComponentResource):
     def __init__(self, name: str, args: AppTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:app_tier:AppTier", name, None, opts)
         app, release, nodes = args.app, args.release, args.nodes
-        self.firewall = declare_firewall(args.firewall, self)
         release_env = {"RELEASE": release.name}
         uploaded = f"{paths.UPLOAD_DIR}/django-tiers-{release.name}.tar.gz"
         env_digest = pulumi.Output.unsecret(args.env_file.apply(lambda text: hashlib.sha256(text.encode()).hexdigest()))

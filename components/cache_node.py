@@ -1,4 +1,4 @@
-"""What belongs to the cache role: the firewall letting app reach memcached, and where the caches listen."""
+"""What belongs to the cache role across its nodes: where the caches listen, for the app's settings."""
 
 from __future__ import annotations
 
@@ -7,16 +7,13 @@ from dataclasses import dataclass
 
 import pulumi
 
-from components.firewall import declare_firewall
 from components.node_group import NodeHandle
 from model.roles import Role
-from model.topology import FirewallSpec
 
 
 @dataclass(frozen=True)
 class CacheNodeArgs:
     nodes: Sequence[NodeHandle]
-    firewall: FirewallSpec | None
 
 
 class CacheNode(pulumi.ComponentResource):
@@ -25,6 +22,5 @@ class CacheNode(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: CacheNodeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:cache_node:CacheNode", name, None, opts)
-        self.firewall = declare_firewall(args.firewall, self)
         self.hosts = pulumi.Output.all(*[h.address(Role.CACHE) for h in args.nodes])
         self.register_outputs({"hosts": self.hosts})

@@ -1,4 +1,4 @@
-"""The database's lasting parts: the data volume, its attachment, the firewall for Postgres, the role and database.
+"""The database's lasting parts: the data volume, its attachment, the app's role and database.
 
 The volume is declared here with the same name and parent in every layout,
 so moving from onebox to split moves the attachment and keeps the data.
@@ -12,10 +12,8 @@ import pulumi
 import pulumi_digitalocean as do
 
 from components import remote
-from components.firewall import declare_firewall
 from components.node_group import NodeHandle
 from model import paths
-from model.topology import FirewallSpec
 
 
 @dataclass(frozen=True)
@@ -25,8 +23,6 @@ class DbNodeArgs:
     volume_gb: int
     region: str
     password: pulumi.Output[str]
-    firewall: FirewallSpec | None
-    """None when Postgres listens on loopback only."""
 
 
 class DbNode(pulumi.ComponentResource):
@@ -52,7 +48,6 @@ class DbNode(pulumi.ComponentResource):
             volume_id=self.volume.id,
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
-        self.firewall = declare_firewall(args.firewall, self)
         self.setup = remote.step(
             "db-setup",
             node.connection,

@@ -16,7 +16,7 @@ class LoadBalancerArgs:
     stack: str
     region: str
     vpc_id: pulumi.Input[str]
-    droplet_tag: str
+    droplet_tag: pulumi.Input[str]
     """The tag of the droplets it balances over: the web role's."""
     domain: str | None
     """With a domain: a Let's Encrypt certificate, HTTPS, and HTTP redirected to it."""
@@ -54,6 +54,8 @@ class LoadBalancer(pulumi.ComponentResource):
                 healthy_threshold=3, unhealthy_threshold=3,
             ),
             redirect_http_to_https=certificate is not None,
+            # The program keeps the site's one A record itself (components/dns.py).
+            disable_lets_encrypt_dns_records=True,
             opts=child,
         )
         self.register_outputs({"ip": self.lb.ip})

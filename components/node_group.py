@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -37,11 +37,12 @@ class NodeGroupArgs:
     user_data: Mapping[str, str]
     """Each node's cloud-config, by node name."""
     binds: Mapping[Role, Bind]
-    tags: tuple[str, ...]
+    tags: Sequence[pulumi.Input[str]]
     image: str
     region: str
     vpc_id: pulumi.Input[str]
-    ssh_key_fingerprints: list[pulumi.Input[str]]
+    guarded_by: Sequence[pulumi.Resource]
+    """The firewalls attached to these droplets by tag: a droplet boots only once they exist."""
     private_key: pulumi.Output[str]
 
 
@@ -59,11 +60,16 @@ class NodeGroup(pulumi.ComponentResource):
                 region=args.region,
                 size=node.size,
                 vpc_uuid=args.vpc_id,
-                ssh_keys=args.ssh_key_fingerprints,
                 monitoring=True,
                 user_data=args.user_data[node.name],
                 tags=list(args.tags),
-                opts=pulumi.ResourceOptions(parent=self),
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    depends_on=list(args.guarded_by),
+                    # Keys reach the nodes through cloud-init, none through DigitalOcean: droplets
+                    # made when keys were registered there keep running rather than being replaced.
+                    ignore_changes=["sshKeys"],
+                ),
             )
             conn = remote.connection(droplet.ipv4_address, args.private_key)
             ready = remote.step(f"{node.name}-ready", conn, remote.step_line("wait-ready.sh"), self, [droplet])

@@ -11,6 +11,7 @@ from components.app_tier import AppTier, AppTierArgs
 from components.cache_node import CacheNode, CacheNodeArgs
 from components.db_node import DbNode, DbNodeArgs
 from components.dns import declare_a_records
+from components.firewall import Firewalls, FirewallsArgs
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, NodeHandle
@@ -18,13 +19,20 @@ from components.stack_config import Secrets
 from components.web_tier import WebTier, WebTierArgs
 from model import naming
 from model.project import ROOT
-from model.roles import Role
+from model.roles import ROLES, Role
 from model.topology import Target, Topology
 from render.app_env import render_app_env
 from render.release import build_release
 from render.userdata import render_user_data
 
 RELEASE_DIR = ROOT / "build" / "releases"
+FORMER_FIREWALL_PARENTS: dict[Role, str] = {
+    Role.WEB: "django-tiers:web_tier:WebTier",
+    Role.APP: "django-tiers:app_tier:AppTier",
+    Role.CACHE: "django-tiers:cache_node:CacheNode",
+    Role.DB: "django-tiers:db_node:DbNode",
+}
+"""Each role firewall once belonged to its tier's component; an alias to there moves it without replacing it."""
 
 
 @dataclass(frozen=True)
@@ -44,19 +52,33 @@ class Site(pulumi.ComponentResource):
         cfg = topology.config
         child = pulumi.ResourceOptions(parent=self)
         self.network = Network("network", NetworkArgs(
-            cfg.stack, cfg.region, cfg.vpc_cidr, cfg.ssh_public_keys, topology.firewall(Target.ALL),
+            cfg.stack, cfg.region, cfg.vpc_cidr,
+            {"stack-tag": topology.stack_tag, **{f"{role}-tag": topology.role_tag(role) for role in ROLES}},
+            topology.firewall(Target.ALL),
         ), child)
-        fingerprints = [key.fingerprint for key in self.network.ssh_keys]
+        tag_names = self.network.tag_names
+        self.load_balancer = LoadBalancer("entry", LoadBalancerArgs(
+            cfg.stack, cfg.region, self.network.vpc.id, tag_names[topology.role_tag(Role.WEB)], cfg.domain,
+        ), child) if cfg.load_balancer else None
+        self.firewalls = Firewalls("firewalls", FirewallsArgs(
+            specs=[spec for spec in map(topology.firewall, ROLES) if spec is not None],
+            tag_names=tag_names,
+            load_balancer_id=self.load_balancer.lb.id if self.load_balancer else None,
+            former_parents={role: pulumi.create_urn(str(role), token, parent=self) for role, token in FORMER_FIREWALL_PARENTS.items()},
+        ), child)
         self.groups = {
             g.name: NodeGroup(g.name, NodeGroupArgs(
                 nodes=tuple(n for n in topology.nodes if n.group == g.name),
                 user_data={n.name: render_user_data(n, topology) for n in topology.nodes if n.group == g.name},
                 binds={role: topology.bind(g.name, role) for (group, role) in topology.binds if group == g.name},
-                tags=(topology.stack_tag, *(topology.role_tag(role) for role in g.roles)),
+                tags=[tag_names[topology.stack_tag], *(tag_names[topology.role_tag(role)] for role in g.roles)],
                 image=cfg.image,
                 region=cfg.region,
                 vpc_id=self.network.vpc.id,
-                ssh_key_fingerprints=fingerprints,
+                guarded_by=[
+                    self.network.base_firewall,
+                    *(fw for target, fw in self.firewalls.by_target.items() if target in g.roles),
+                ],
                 private_key=secrets.ssh_private_key,
             ), child)
             for g in cfg.groups
@@ -66,18 +88,13 @@ class Site(pulumi.ComponentResource):
         def carrying(role: Role) -> list[NodeHandle]:
             return [nodes[n.name] for n in topology.nodes_with(role)]
 
-        self.load_balancer = LoadBalancer("entry", LoadBalancerArgs(
-            cfg.stack, cfg.region, self.network.vpc.id, topology.role_tag(Role.WEB), cfg.domain,
-        ), child) if cfg.load_balancer else None
         web_nodes = carrying(Role.WEB)
         public_ips = [self.load_balancer.lb.ip] if self.load_balancer else [h.droplet.ipv4_address for h in web_nodes]
         self.public_ip = public_ips[0]
 
         db = nodes[topology.db_node.name]
-        self.db = DbNode("db", DbNodeArgs(
-            db, topology.volume_name, cfg.db_volume_gb, cfg.region, secrets.db_password, topology.firewall(Role.DB),
-        ), child)
-        self.cache = CacheNode("cache", CacheNodeArgs(carrying(Role.CACHE), topology.firewall(Role.CACHE)), child)
+        self.db = DbNode("db", DbNodeArgs(db, topology.volume_name, cfg.db_volume_gb, cfg.region, secrets.db_password), child)
+        self.cache = CacheNode("cache", CacheNodeArgs(carrying(Role.CACHE)), child)
         env_file = pulumi.Output.all(
             db_host=db.address(Role.DB),
             cache_hosts=self.cache.hosts,
@@ -88,16 +105,12 @@ class Site(pulumi.ComponentResource):
             cfg.app, v["db_host"], v["cache_hosts"], v["public"], cfg.domain, v["db_password"], v["secret_key"],
         ))
         release = build_release(ROOT / cfg.app.source, RELEASE_DIR)
-        self.app = AppTier("app", AppTierArgs(
-            cfg.app, carrying(Role.APP), release, env_file, self.db.setup, topology.firewall(Role.APP),
-        ), child)
+        self.app = AppTier("app", AppTierArgs(cfg.app, carrying(Role.APP), release, env_file, self.db.setup), child)
         self.web = WebTier("web", WebTierArgs(
             nodes=web_nodes,
             app_nodes=carrying(Role.APP),
             app_activations=self.app.activations,
             static_archive=self.app.static_archive,
-            firewall=topology.firewall(Role.WEB),
-            load_balancer_id=self.load_balancer.lb.id if self.load_balancer else None,
         ), child)
 
         if cfg.domain:

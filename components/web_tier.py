@@ -1,4 +1,4 @@
-"""What belongs to the web role across its nodes: the public (or LB-only) firewall, static files and upstreams."""
+"""What belongs to the web role across its nodes: static files and the upstreams of every app node."""
 
 from __future__ import annotations
 
@@ -8,10 +8,8 @@ from dataclasses import dataclass
 import pulumi
 
 from components import remote
-from components.firewall import declare_firewall
 from components.node_group import NodeHandle
 from model.roles import APP_PORT, Role
-from model.topology import FirewallSpec
 
 
 @dataclass(frozen=True)
@@ -22,14 +20,11 @@ class WebTierArgs:
     app_activations: Sequence[pulumi.Resource]
     """The upstreams are written once every app node runs the release."""
     static_archive: pulumi.Output[str]
-    firewall: FirewallSpec | None
-    load_balancer_id: pulumi.Input[str] | None
 
 
 class WebTier(pulumi.ComponentResource):
     def __init__(self, name: str, args: WebTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:web_tier:WebTier", name, None, opts)
-        self.firewall = declare_firewall(args.firewall, self, args.load_balancer_id)
         self.upstreams = pulumi.Output.all(*[h.address(Role.APP) for h in args.app_nodes]).apply(
             lambda hosts: " ".join(sorted(f"{host}:{APP_PORT}" for host in hosts))
         )

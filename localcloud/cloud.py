@@ -50,6 +50,7 @@ from sim.resources import (
     PROJECT,
     PROJECT_RESOURCES,
     SSH_KEY,
+    TAG,
     VOLUME,
     VOLUME_ATTACHMENT,
     VPC,
@@ -59,12 +60,12 @@ from sim.resources import (
     firewall_outputs,
     load_balancer_outputs,
     numeric_id,
-    ssh_key_outputs,
+    outputs_from_inputs,
     volume_outputs,
     vpc_outputs,
 )
 
-RECORDED_ONLY = (SSH_KEY, CERTIFICATE, DNS_RECORD, PROJECT, PROJECT_RESOURCES)
+RECORDED_ONLY = (SSH_KEY, TAG, CERTIFICATE, DNS_RECORD, PROJECT, PROJECT_RESOURCES)
 COMMAND_RUN_INPUTS = ("create", "update", "stdin", "environment")
 """A change of any other Command input (logging, delete...) is recorded without running anything."""
 
@@ -130,13 +131,12 @@ class StandIn(abc.ABC):
 
 
 class RecordedStandIn(StandIn):
-    """Keys, certificates, DNS records and projects: nothing runs here, only an id and DigitalOcean's outputs."""
+    """Keys, tags, certificates, DNS records and projects: nothing runs here, only an id and DigitalOcean's outputs."""
 
     def create(self, args: MockResourceArgs, decision: Decision, previous: Record | None) -> Outcome:
         if decision.action in (Action.KEPT, Action.UPDATED) and previous is not None:
             return Outcome(previous.id, previous.outputs, {})
-        outputs = ssh_key_outputs(str(args.inputs["publicKey"])) if args.typ == SSH_KEY else {}
-        return Outcome(self.fresh_id(args), outputs, {})
+        return Outcome(self.fresh_id(args), outputs_from_inputs(args.typ, dict(args.inputs)), {})
 
 
 class VpcStandIn(StandIn):

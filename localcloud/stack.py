@@ -34,7 +34,6 @@ from localcloud.volume import purge_volumes
 from model import naming
 from model.config import DEFAULT_APP, deploy_public_key
 from model.project import ROOT, stack_config
-from model.roles import ROLES
 from sim.harness import run_program
 from sim.keys import new_deploy_key
 from sim.resources import DROPLET
@@ -211,7 +210,7 @@ def nodes(stack: str) -> tuple[NodeRow, ...]:
     """The stack's droplets as running now: group, roles (from their tags), address and machine state."""
     rows = []
     for record in StackState(stack_dir(stack) / "state.json").of_type(DROPLET):
-        roles = tuple(r for r in ROLES if naming.role_tag(stack, r) in record.local["tags"])
+        roles = naming.roles_of(stack, record.local["tags"])
         machine = load_state(record.local["machine"])
         state = "running" if machine is not None and is_running(machine) else "stopped"
         if state == "running":

@@ -45,8 +45,23 @@ KEYS: tuple[str, ...] = (
 ) + SECRETS
 STRUCTURED_KEYS = frozenset({"tiers", "nodes", "adminCidrs", "sshPublicKeys", "loadBalancer", "app"})
 
-_GROUP_NAME = re.compile(r"^[a-z][a-z0-9]{0,19}$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+_GROUP_NAME = re.compile(r"[a-z][a-z0-9]{0,19}")
+_DOMAIN = re.compile(r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
+_IMAGE = re.compile(r"[a-z0-9][a-z0-9.-]*")
+_ONE_LINE = re.compile(r"[^\x00-\x1f\x7f]+")
+_MODULE = r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*"
+_APP_PATTERNS: dict[str, tuple[re.Pattern[str], str]] = {
+    "settings": (re.compile(_MODULE), "a dotted Python module path such as mysite.settings"),
+    "wsgi": (re.compile(rf"{_MODULE}:[A-Za-z_][A-Za-z0-9_]*"), "module:callable, such as mysite.wsgi:application"),
+    "source": (_ONE_LINE, "a directory path on one line"),
+    "requirements": (_ONE_LINE, "a file path on one line"),
+}
+RESERVED_VPC_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.244.0.0/16", "10.245.0.0/16", "10.246.0.0/24"))
+"""DigitalOcean keeps these for itself; a VPC may not overlap them."""
+VPC_RESERVED_ADDRESSES = 3
+"""A VPC's network and broadcast addresses, and its gateway, are not the droplets'."""
+VPC_RESOURCE_LIMIT = 10_000
+"""DigitalOcean's limit on what one VPC holds, whatever its size."""
 _VOLUME_GB = (1, 16384)
 
 
@@ -105,6 +120,8 @@ class GroupSpec:
     size: str
     single: bool
     """The group can only ever hold one node: the db group, or any group of a single-node layout."""
+    count_key: str
+    """The config key its count comes from, for messages."""
 
 
 @dataclass(frozen=True)
@@ -170,6 +187,8 @@ def parse_config(raw: Mapping[str, object], stack: str, deploy_key: str | None =
         raise ConfigError(
             "loadBalancer", False, f"the {layout.name} layout always has a load balancer; use split for one without"
         )
+    vpc_cidr = _vpc_cidr(raw)
+    _check_room(groups, vpc_cidr, load_balancer)
     return SiteConfig(
         stack=stack,
         layout=layout.name,
@@ -177,7 +196,7 @@ def parse_config(raw: Mapping[str, object], stack: str, deploy_key: str | None =
         db_volume_gb=db_volume_gb,
         region=_one_of(raw, "region", "nyc3", REGIONS),
         image=_image(raw),
-        vpc_cidr=_vpc_cidr(raw),
+        vpc_cidr=vpc_cidr,
         admin_cidrs=_admin_cidrs(raw),
         ssh_public_keys=_ssh_keys(raw, deploy_key),
         domain=_domain(raw),
@@ -268,6 +287,7 @@ def _groups(raw: Mapping[str, object], layout: Layout) -> tuple[GroupSpec, ...]:
         GroupSpec(
             name, roles, int(t[tier].get("count", 1)), str(t[tier]["size"]),
             single=layout.single_nodes or Role.DB in roles,
+            count_key=f"tiers.{tier}.count",
         )
         for name, roles, tier in layout.groups
     )
@@ -281,7 +301,7 @@ def _custom_groups(raw: Mapping[str, object], layout: Layout) -> tuple[GroupSpec
         raise ConfigError("nodes", dict(nodes), "at least one group")
     groups = []
     for name, spec in nodes.items():
-        if not _GROUP_NAME.match(str(name)):
+        if not _GROUP_NAME.fullmatch(str(name)):
             raise ConfigError(f"nodes.{name}", spec, "a group name of lowercase letters and digits, starting with a letter, at most 20 characters")
         spec = _mapping(spec, f"nodes.{name}", ("roles", "count", "size"))
         roles = spec.get("roles")
@@ -290,7 +310,10 @@ def _custom_groups(raw: Mapping[str, object], layout: Layout) -> tuple[GroupSpec
         count = _count(spec.get("count", 1), f"nodes.{name}.count")
         size = _size(spec.get("size", CUSTOM_GROUP_SIZE), f"nodes.{name}.size")
         carried = tuple(r for r in ROLES if r in roles)
-        groups.append(GroupSpec(str(name), carried, count, size, single=layout.single_nodes or Role.DB in carried))
+        groups.append(GroupSpec(
+            str(name), carried, count, size,
+            single=layout.single_nodes or Role.DB in carried, count_key=f"nodes.{name}.count",
+        ))
     for role in ROLES:
         if not any(role in g.roles for g in groups):
             raise ConfigError("nodes", dict(nodes), f"every role must be in some group; no group carries {role}")
@@ -313,7 +336,7 @@ def _volume_gb(raw: Mapping[str, object]) -> int:
 
 def _image(raw: Mapping[str, object]) -> str:
     value = raw.get("image", "debian-12-x64")
-    if not isinstance(value, str) or not re.match(r"^[a-z0-9][a-z0-9.-]*$", value):
+    if not isinstance(value, str) or not _IMAGE.fullmatch(value):
         raise ConfigError("image", value, "a DigitalOcean image slug such as debian-12-x64")
     return value
 
@@ -327,7 +350,24 @@ def _vpc_cidr(raw: Mapping[str, object]) -> str:
         raise ConfigError("vpcCidr", value, allowed) from None
     if not isinstance(value, str) or not net.is_private or not 16 <= net.prefixlen <= 24:
         raise ConfigError("vpcCidr", value, allowed)
+    for reserved in RESERVED_VPC_RANGES:
+        if net.overlaps(reserved):
+            raise ConfigError("vpcCidr", value, f"{allowed}; not overlapping {reserved}, which DigitalOcean reserves")
     return str(net)
+
+
+def _check_room(groups: tuple[GroupSpec, ...], vpc_cidr: str, load_balancer: bool) -> None:
+    """Every droplet, and the load balancer, takes an address of the VPC: the counts must fit in it."""
+    room = min(ipaddress.IPv4Network(vpc_cidr).num_addresses - VPC_RESERVED_ADDRESSES, VPC_RESOURCE_LIMIT)
+    wanted = sum(g.count for g in groups) + (1 if load_balancer else 0)
+    if wanted > room:
+        largest = max(groups, key=lambda g: g.count)
+        others = wanted - largest.count
+        raise ConfigError(
+            largest.count_key, largest.count,
+            f"at most {room - others}: vpcCidr {vpc_cidr} holds {room} droplets and load balancers, "
+            f"and the rest of the layout takes {others}; use a larger vpcCidr or fewer nodes",
+        )
 
 
 def _string_list(raw: Mapping[str, object], key: str, may_be_empty: bool = False) -> list[str]:
@@ -350,18 +390,26 @@ def _admin_cidrs(raw: Mapping[str, object]) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _key_material(line: str) -> str:
+    """A public key without its comment: two lines with the same material are one key."""
+    return " ".join(line.split()[:2])
+
+
 def _ssh_keys(raw: Mapping[str, object], deploy_key: str | None) -> tuple[str, ...]:
     out = [deploy_key] if deploy_key else []
     for i, value in enumerate(_string_list(raw, "sshPublicKeys", may_be_empty=True)):
+        line = value.strip()
         try:
-            load_ssh_public_key(value.strip().encode())
+            if not _ONE_LINE.fullmatch(line):
+                raise ValueError(line)
+            load_ssh_public_key(line.encode())
         except (ValueError, TypeError, UnsupportedAlgorithm):
             raise ConfigError(
                 f"sshPublicKeys[{i}]", value,
                 "an OpenSSH public key line such as 'ssh-ed25519 AAAA... you@host'",
             ) from None
-        if value.strip() not in out:
-            out.append(value.strip())
+        if _key_material(line) not in {_key_material(k) for k in out}:
+            out.append(line)
     if not out:
         raise ConfigError("sshPublicKeys", raw.get("sshPublicKeys"), "at least one public key when no sshPrivateKey is set")
     return tuple(out)
@@ -371,7 +419,7 @@ def _domain(raw: Mapping[str, object]) -> str | None:
     value = raw.get("domain")
     if value is None:
         return None
-    if not isinstance(value, str) or not _DOMAIN.match(value):
+    if not isinstance(value, str) or not _DOMAIN.fullmatch(value):
         raise ConfigError("domain", value, "a lowercase DNS name such as www.example.com, in a zone hosted on DigitalOcean DNS")
     return value
 
@@ -380,8 +428,7 @@ def _app(raw: Mapping[str, object]) -> AppSpec:
     given = _mapping(raw.get("app", {}), "app", tuple(DEFAULT_APP))
     merged = {**DEFAULT_APP, **given}
     for k, v in merged.items():
-        if not isinstance(v, str) or not v:
-            raise ConfigError(f"app.{k}", v, "a non-empty string")
-    if ":" not in merged["wsgi"]:
-        raise ConfigError("app.wsgi", merged["wsgi"], "module:callable, such as mysite.wsgi:application")
+        pattern, allowed = _APP_PATTERNS[k]
+        if not isinstance(v, str) or not pattern.fullmatch(v):
+            raise ConfigError(f"app.{k}", v, allowed)
     return AppSpec(**merged)

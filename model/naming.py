@@ -6,18 +6,36 @@ program, the offline plan and the local cloud can never disagree.
 
 from __future__ import annotations
 
+import hashlib
+import re
+from collections.abc import Iterable
+
 from model import paths
 from model.project import PROJECT
-from model.roles import Role
+from model.roles import ROLES, Role
 
 TAG_PREFIX = "dt"
 VOLUME_PREFIX = "pgdata"
+VOLUME_NAME_MAX = 64
+"""DigitalOcean's limit on a volume's name, the tightest of the names built from the stack's."""
+STACK_PART_MAX = VOLUME_NAME_MAX - len(VOLUME_PREFIX) - 1
 VOLUME_MOUNT = paths.PG_MOUNT
 """Where the data volume is mounted on the node carrying db."""
 
 
 def _safe(stack: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in stack.lower())
+    """The stack's name as every DigitalOcean name can hold it: lowercase letters, digits and `-`, short enough.
+
+    Pulumi allows `_`, `.` and upper case, and 100 characters; a volume's name
+    allows none of those and 64 characters. A name that had to change carries
+    a digest of the original, so `prod_eu` and `prod-eu`, or two long names
+    that differ only at the end, stay apart in one account.
+    """
+    if re.fullmatch(r"[a-z0-9-]+", stack) and len(stack) <= STACK_PART_MAX:
+        return stack
+    digest = hashlib.sha256(stack.encode()).hexdigest()[:8]
+    safe = re.sub(r"[^a-z0-9-]", "-", stack.lower())[: STACK_PART_MAX - len(digest) - 1]
+    return f"{safe}-{digest}"
 
 
 def stack_tag(stack: str) -> str:
@@ -35,6 +53,12 @@ def role_of_tag(stack: str, tag: str) -> Role | None:
     prefix = stack_tag(stack) + "-"
     rest = tag[len(prefix):] if tag.startswith(prefix) else None
     return Role(rest) if rest in set(Role) else None
+
+
+def roles_of(stack: str, tags: Iterable[str]) -> tuple[Role, ...]:
+    """The roles a droplet carries, read from its tags, in the order nodes merge them."""
+    carried = {role_of_tag(stack, tag) for tag in tags}
+    return tuple(role for role in ROLES if role in carried)
 
 
 def node_name(group: str, index: int) -> str:

@@ -38,9 +38,10 @@ SIZES: dict[str, Size] = {
 }
 
 REGIONS: tuple[str, ...] = (
-    "ams3", "atl1", "blr1", "fra1", "lon1", "nyc1", "nyc2", "nyc3",
+    "ams3", "atl1", "blr1", "fra1", "lon1", "nyc1", "nyc3",
     "sfo2", "sfo3", "sgp1", "syd1", "tor1",
 )
+"""Regions that take new droplets (nyc2, ams2 and sfo1 no longer do)."""
 
 VOLUME_USD_PER_GB_MONTH = 0.10
 LOAD_BALANCER_USD_MONTH = 12.0

@@ -30,8 +30,6 @@ class SimCloud(pulumi.runtime.Mocks):
             r.LOAD_BALANCER: lambda args, rid: r.load_balancer_outputs(rid, LOAD_BALANCER_IP),
             r.VOLUME: lambda args, rid: r.volume_outputs(rid),
             r.VPC: lambda args, rid: r.vpc_outputs(rid),
-            r.SSH_KEY: lambda args, rid: r.ssh_key_outputs(str(args.inputs["publicKey"])),
-            r.FIREWALL: lambda args, rid: r.firewall_outputs(),
             r.COMMAND: lambda args, rid: r.command_outputs("", ""),
         }
 
@@ -54,7 +52,7 @@ class SimCloud(pulumi.runtime.Mocks):
             return rid, dict(args.inputs)
         r.resource_type(args.typ)
         handler = self.handlers.get(args.typ)
-        outputs = handler(args, rid) if handler else {}
+        outputs = handler(args, rid) if handler else r.outputs_from_inputs(args.typ, args.inputs)
         return rid, {**args.inputs, **outputs}
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list | None]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import gc
 import json
 import runpy
+import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +20,10 @@ from pulumi.runtime import mocks, rpc, settings
 from pulumi.runtime.sync_await import _sync_await
 
 from model.project import PROJECT, ROOT
+from sim.account import Account, ApiRefusal
 from sim.cloud import SimCloud
-from sim.inputs import holds_secret, recorded
+from sim.inputs import holds_secret, provider_view, recorded
+from sim.resources import DROPLET, TAG
 
 PROGRAM = ROOT / "__main__.py"
 
@@ -69,11 +73,42 @@ def _secret_keys(struct: Any) -> frozenset[str]:
 
 
 class RecordingMonitor(mocks.MockMonitor):
-    """A mock monitor that also records parents, options and the stack's outputs."""
+    """A mock monitor that records parents, options and outputs, and lets the account judge each creation.
 
-    def __init__(self, cloud: pulumi.runtime.Mocks, run: Run):
+    A resource is judged with what its dependencies guarantee exists, as a
+    real engine could create it the moment they do. A preview creates
+    nothing, so nothing is judged.
+    """
+
+    def __init__(self, cloud: pulumi.runtime.Mocks, run: Run, account: Account, stack: str, preview: bool):
         super().__init__(cloud)
         self.run = run
+        self.account = account
+        self.stack = stack
+        self.preview = preview
+        self.tags_before = account.tags()
+        self.lock = threading.Lock()
+        self.made: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {}
+        """URN -> (type, inputs as a provider reads them, dependencies), for every registration so far."""
+
+    def _tags_made_by(self, dependencies: Iterable[str]) -> frozenset[str]:
+        """Tags that the resources in the dependency closure create: Tag resources, and droplets' own tags."""
+        seen: set[str] = set()
+        tags: set[str] = set()
+        todo = list(dependencies)
+        with self.lock:
+            while todo:
+                urn = todo.pop()
+                if urn in seen or urn not in self.made:
+                    continue
+                seen.add(urn)
+                token, inputs, deps = self.made[urn]
+                if token == TAG:
+                    tags.add(str(inputs["name"]))
+                elif token == DROPLET:
+                    tags.update(str(t) for t in inputs.get("tags") or [])
+                todo.extend(deps)
+        return frozenset(tags)
 
     def _aliases(self, request) -> tuple[str, ...]:
         out = []
@@ -87,29 +122,39 @@ class RecordingMonitor(mocks.MockMonitor):
         return tuple(out)
 
     def RegisterResource(self, request):
+        if request.type == "pulumi:pulumi:Stack":
+            return super().RegisterResource(request)
+        mocks._ensure_event_loop()
+        inputs = provider_view(rpc.deserialize_properties(request.object))
+        if request.custom and not self.preview:
+            exist = self.tags_before | self._tags_made_by(request.dependencies)
+            self.account.judge(self.stack, request.type, request.name, inputs, exist)
         response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            state = self.resources[response.urn].state
-            self.run.resources.append(
-                Registration(
-                    type=request.type,
-                    name=request.name,
-                    urn=response.urn,
-                    id=response.id,
-                    parent=request.parent,
-                    custom=request.custom,
-                    inputs=recorded(rpc.deserialize_properties(request.object)),
-                    outputs=dict(state),
-                    protect=request.protect,
-                    dependencies=tuple(sorted(request.dependencies)),
-                    ignore_changes=tuple(request.ignoreChanges),
-                    replace_on_changes=tuple(request.replaceOnChanges),
-                    delete_before_replace=request.deleteBeforeReplace,
-                    additional_secret_outputs=tuple(request.additionalSecretOutputs),
-                    secret_inputs=_secret_keys(request.object),
-                    aliases=self._aliases(request),
-                )
+        with self.lock:
+            self.made[response.urn] = (request.type, inputs, tuple(request.dependencies))
+        if request.custom and not self.preview:
+            self.account.hold(self.stack, request.type, request.name, inputs)
+        state = self.resources[response.urn].state
+        self.run.resources.append(
+            Registration(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                id=response.id,
+                parent=request.parent,
+                custom=request.custom,
+                inputs=recorded(rpc.deserialize_properties(request.object)),
+                outputs=dict(state),
+                protect=request.protect,
+                dependencies=tuple(sorted(request.dependencies)),
+                ignore_changes=tuple(request.ignoreChanges),
+                replace_on_changes=tuple(request.replaceOnChanges),
+                delete_before_replace=request.deleteBeforeReplace,
+                additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                secret_inputs=_secret_keys(request.object),
+                aliases=self._aliases(request),
             )
+        )
         return response
 
 
@@ -133,17 +178,20 @@ def run_program(
     preview: bool = False,
     cloud: pulumi.runtime.Mocks | None = None,
     run: Run | None = None,
+    account: Account | None = None,
 ) -> Run:
     """Run __main__.py once, in a fresh graph, and return what it registered and exported.
 
-    Pass `run` to see what was registered even when the program fails.
+    Pass `run` to see what was registered even when the program fails, and
+    `account` to run a stack beside others in one DigitalOcean account (by
+    default the stack has a fresh account to itself).
     """
     run = run if run is not None else Run()
     cloud = cloud or SimCloud(str(config.get("vpcCidr", "10.10.0.0/24")))
     settings.ROOT.set(None)
     values = {f"{PROJECT}:{k}": _as_config_string(v) for k, v in {**config, **secrets}.items()}
     pulumi.runtime.set_all_config(values, secret_keys=[f"{PROJECT}:{k}" for k in secrets])
-    mocks.set_mocks(cloud, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(cloud, run))
+    mocks.set_mocks(cloud, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(cloud, run, account if account is not None else Account(), stack, preview))
 
     def program() -> None:
         runpy.run_path(str(PROGRAM), run_name="__main__")
@@ -152,7 +200,11 @@ def run_program(
         await mocks.run_pulumi_func(program)
         await _resolve_outputs(run)
 
-    _sync_await(main())
+    try:
+        _sync_await(main())
+    except ApiRefusal as refusal:
+        # The engine's threads add nothing to the API's answer: keep the message, drop their stack.
+        raise refusal.with_traceback(None) from None
     # The SDK leaves an event loop on each executor thread it used; collect them
     # now, while their sockets are open, rather than noisily at interpreter exit.
     gc.collect()

@@ -31,10 +31,9 @@ def _role_of(tag: str, stack: str) -> str:
 
 def describe(run: Run, stack: str) -> str:
     droplets = run.of_type(DROPLET)
-    stack_tag = naming.stack_tag(stack)
     groups: dict[tuple[str, str, str], int] = defaultdict(int)
     for d in droplets:
-        roles = ",".join(_role_of(t, stack) for t in d.inputs["tags"] if t != stack_tag)
+        roles = ",".join(naming.roles_of(stack, d.inputs["tags"]))
         group, _ = naming.parse_node_name(d.name)
         groups[(group, roles, d.inputs["size"])] += 1
     out = ["Nodes", table(["group", "roles", "size", "count"], [[g, r, s, str(c)] for (g, r, s), c in groups.items()])]

@@ -19,6 +19,7 @@ VOLUME_ATTACHMENT = "digitalocean:index/volumeAttachment:VolumeAttachment"
 LOAD_BALANCER = "digitalocean:index/loadBalancer:LoadBalancer"
 FIREWALL = "digitalocean:index/firewall:Firewall"
 SSH_KEY = "digitalocean:index/sshKey:SshKey"
+TAG = "digitalocean:index/tag:Tag"
 CERTIFICATE = "digitalocean:index/certificate:Certificate"
 DNS_RECORD = "digitalocean:index/dnsRecord:DnsRecord"
 PROJECT = "digitalocean:index/project:Project"
@@ -49,6 +50,7 @@ TYPES: dict[str, ResourceType] = {
         ResourceType(VOLUME, ("region", "name", "initialFilesystemType", "snapshotId")),
         ResourceType(VOLUME_ATTACHMENT, ("dropletId", "volumeId")),
         ResourceType(SSH_KEY, ("publicKey",)),
+        ResourceType(TAG, ("name",)),
         ResourceType(CERTIFICATE, (ALL_INPUTS,)),
         ResourceType(DNS_RECORD, ("domain", "type")),
         ResourceType(FIREWALL, ()),
@@ -61,7 +63,7 @@ TYPES: dict[str, ResourceType] = {
 
 DESTROY_ORDER: tuple[str, ...] = (
     COMMAND, COPY_TO_REMOTE, PROJECT_RESOURCES, DNS_RECORD, VOLUME_ATTACHMENT, LOAD_BALANCER, CERTIFICATE,
-    FIREWALL, DROPLET, SSH_KEY, PROJECT, VOLUME, VPC,
+    DROPLET, FIREWALL, TAG, SSH_KEY, PROJECT, VOLUME, VPC,
 )
 """Dependents first: the order resources that left the program are destroyed in."""
 
@@ -123,8 +125,23 @@ def ssh_key_outputs(public_key: str) -> dict[str, Any]:
     return {"fingerprint": fingerprint(public_key)}
 
 
+def tag_outputs(name: str) -> dict[str, Any]:
+    return {"name": name}
+
+
 def firewall_outputs() -> dict[str, Any]:
     return {"status": "succeeded"}
+
+
+def outputs_from_inputs(token: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """What DigitalOcean returns for a type whose outputs follow from its inputs alone."""
+    if token == SSH_KEY:
+        return ssh_key_outputs(str(inputs["publicKey"]))
+    if token == TAG:
+        return tag_outputs(str(inputs["name"]))
+    if token == FIREWALL:
+        return firewall_outputs()
+    return {}
 
 
 def command_outputs(stdout: str, stderr: str) -> dict[str, Any]:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import ast
 import re
 import subprocess
+import sys
 
 import pytest
 
 from model.project import ROOT
-from tests.support.services import require_tool
+from tests.support.services import missing, require_tool
 
 FLOORS: dict[str, frozenset[str]] = {
     "model": frozenset({"model"}),
@@ -117,3 +118,11 @@ def test_the_readme_names_every_top_level_entry_and_every_module_of_the_floors()
     test_floors = {f for f in folders if f.startswith("tests/") and f.count("/") == 2}
     missing = sorted((shown | modules | test_floors) - named)
     assert not missing
+
+
+def test_no_unused_names_and_imports_sorted():
+    """What a move between floors leaves behind: an import nothing uses, a name nothing defines."""
+    found = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", str(ROOT)], capture_output=True, text=True)
+    if "No module named ruff" in found.stderr:
+        missing("ruff is not installed (requirements-dev.txt)")
+    assert found.returncode == 0, found.stdout

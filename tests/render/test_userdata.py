@@ -32,6 +32,7 @@ from render.userdata import (
     rendered_files,
     user_data,
 )
+from sim.keys import new_deploy_key
 
 Build = Callable[..., Topology]
 TEMPLATE_ROOT = ROOT / "cloud-init"
@@ -129,7 +130,7 @@ def test_vpc_cidr_is_used_where_the_node_binds_private(render_topology: Build) -
 
 
 def test_base_admin_user_and_ssh(render_layout: str, render_topology: Build, render_ssh_key: str) -> None:
-    second_key = render_ssh_key.replace("admin@example.test", "other@example.test")
+    second_key = new_deploy_key()[1] + " other@example.test"
     topology = render_topology(render_layout, sshPublicKeys=[render_ssh_key, second_key])
     for node in topology.nodes:
         doc = user_data(node, topology)

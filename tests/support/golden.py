@@ -28,7 +28,7 @@ from sim.inputs import walk
 
 GOLDEN_DIR = ROOT / "tests" / "golden"
 DOMAIN = "www.example.com"
-OPTIONS = ("protect", "delete_before_replace", "ignore_changes", "replace_on_changes", "additional_secret_outputs")
+OPTIONS = ("protect", "delete_before_replace", "ignore_changes", "replace_on_changes", "additional_secret_outputs", "aliases")
 
 # PKCS#8 PEM is deterministic (OpenSSH's format carries a random check number),
 # so the deploy key, and every input that holds it, is the same in every run.
