@@ -3,7 +3,8 @@
 #   make test               every test
 # and also:
 #   make local-down STACK=pool [PURGE=1]   tear the local site down (root; PURGE drops its data)
-#   make plan STACK=pool    what a stack would build, offline (no root, no cloud)
+#   make plan STACK=pool    what a stack would build, offline (no root, no cloud);
+#                           STACK="staging production" plans them side by side in one account
 STACK ?= onebox
 PYTHON ?= python3
 VENV := venv

@@ -34,12 +34,14 @@ from localcloud.volume import purge_volumes
 from model import naming
 from model.config import DEFAULT_APP, deploy_public_key
 from model.project import ROOT, stack_config
+from sim.account import Account
 from sim.harness import run_program
 from sim.keys import new_deploy_key
 from sim.resources import DROPLET
 from sim.table import table
 
 SECRETS_FILE = "secrets.json"
+ACCOUNT_FILE = "account.json"
 
 
 @dataclass(frozen=True)
@@ -98,11 +100,15 @@ def _pick_cidr(stack: str) -> str:
     raise RuntimeError("no free /24 left for a local stack")
 
 
-def ensure_secrets(stack: str) -> StackSecrets:
+def ensure_secrets(stack: str, deploy_key: str | None = None) -> StackSecrets:
+    """The stack's secrets, made on its first up; `deploy_key` is the private key it shares with other stacks."""
     path = stack_dir(stack) / SECRETS_FILE
     if path.is_file():
-        return StackSecrets(**json.loads(path.read_text()))
-    private, _ = new_deploy_key()
+        kept = StackSecrets(**json.loads(path.read_text()))
+        if deploy_key is not None and kept.ssh_private_key.strip() != deploy_key.strip():
+            raise ValueError(f"local stack {stack} already has another deploy key; take it down with --purge first")
+        return kept
+    private = deploy_key if deploy_key is not None else new_deploy_key()[0]
     made = StackSecrets(
         db_password=random.token_urlsafe(32),
         secret_key=random.token_urlsafe(50),
@@ -159,21 +165,48 @@ def _cloud(stack: str, made: StackSecrets, config: Mapping[str, Any], say: Calla
     )
 
 
+def account_path() -> Path:
+    """The one DigitalOcean account every local stack lives in: what it holds outlives each stack's run."""
+    return data_dir() / ACCOUNT_FILE
+
+
+def register_key(public_key: str) -> None:
+    """Register an SSH key in the local account by hand, as a user may have done in DigitalOcean's panel."""
+    account = Account.load(account_path())
+    account.register_key(public_key)
+    account.save(account_path())
+
+
+def unregister_key(public_key: str) -> None:
+    account = Account.load(account_path())
+    account.unregister_key(public_key)
+    account.save(account_path())
+
+
 def up(
     stack: str,
     config: Mapping[str, Any] | None = None,
     sets: Sequence[str] = (),
     say: Callable[[str], None] = print,
+    deploy_key: str | None = None,
 ) -> UpResult:
-    """Run the program for `stack` (its stack file, or `config`) on this host and return the site's URL and nodes."""
+    """Run the program for `stack` (its stack file, or `config`) on this host and return the site's URL and nodes.
+
+    `deploy_key` shares one private key between stacks, as one project's
+    staging and production may.
+    """
     require_root()
     started = time.monotonic()
-    made = ensure_secrets(stack)
+    made = ensure_secrets(stack, deploy_key)
     raw = apply_sets(config if config is not None else stack_config(stack), sets)
     effective = local_config(raw, made)
     ensure_internet((Network(stack, IPv4Network(made.vpc_cidr)),))
     cloud = _cloud(stack, made, effective, say)
-    run = run_program(effective, made.program_secrets(), stack, cloud=cloud)
+    account = Account.load(account_path())
+    try:
+        run = run_program(effective, made.program_secrets(), stack, cloud=cloud, account=account)
+    finally:
+        account.save(account_path())
     cloud.finish()
     return UpResult(
         stack=stack,
@@ -197,6 +230,9 @@ def down(stack: str, purge: bool = False, say: Callable[[str], None] = print) ->
     made = ensure_secrets(stack)
     cloud = _cloud(stack, made, {}, say)
     cloud.destroy_all()
+    account = Account.load(account_path())
+    account.forget(stack)
+    account.save(account_path())
     (directory / "state.json").unlink(missing_ok=True)
     shutil.rmtree(directory / "balancers", ignore_errors=True)
     if purge:

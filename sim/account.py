@@ -66,7 +66,22 @@ class Account:
     @classmethod
     def with_keys(cls, public_keys: Iterable[str]) -> Account:
         """An account where these SSH keys were registered by hand, before any stack."""
-        return cls([Holding("", r.SSH_KEY, f"key-{i}", {"fingerprint": r.fingerprint(k)}) for i, k in enumerate(public_keys)])
+        account = cls()
+        for key in public_keys:
+            account.register_key(key)
+        return account
+
+    def register_key(self, public_key: str) -> None:
+        """A key added by hand, in DigitalOcean's panel: it belongs to no stack."""
+        fingerprint = r.fingerprint(public_key)
+        with self.lock:
+            if not any(h.facts.get("fingerprint") == fingerprint for h in self.holdings):
+                self.holdings.append(Holding("", r.SSH_KEY, f"key-{fingerprint}", {"fingerprint": fingerprint}))
+
+    def unregister_key(self, public_key: str) -> None:
+        fingerprint = r.fingerprint(public_key)
+        with self.lock:
+            self.holdings = [h for h in self.holdings if h.facts.get("fingerprint") != fingerprint or h.stack]
 
     # -- persistence, for an account that outlives a process ------------------
 

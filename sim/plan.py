@@ -1,6 +1,7 @@
 """Print what a stack would build, by running the real program under mocks.
 
     python -m sim.plan pool
+    python -m sim.plan staging production     # two stacks in one account
 
 No cloud account and no Pulumi CLI: the program registers its resources with
 a fake cloud, and this reads them back as nodes, firewall matrix, load
@@ -18,6 +19,7 @@ from collections import defaultdict
 from model import naming
 from model.config import SECRETS, ConfigError
 from model.project import stack_config
+from sim.account import Account, ApiRefusal
 from sim.harness import Run, run_program
 from sim.keys import new_deploy_key
 from sim.resources import DROPLET, FIREWALL, LOAD_BALANCER
@@ -67,21 +69,26 @@ def describe(run: Run, stack: str) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("stack", help="a stack file stacks/Pulumi.<stack>.yaml")
+    parser.add_argument(
+        "stacks", nargs="+", metavar="stack",
+        help="a stack file stacks/Pulumi.<stack>.yaml; several share one account, with one deploy key, as they would",
+    )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     throwaway = {key: secrets.token_urlsafe(24) for key in SECRETS}
     throwaway["sshPrivateKey"] = new_deploy_key()[0]
-    try:
-        run = run_program(stack_config(args.stack), throwaway, stack=args.stack)
-    except FileNotFoundError:
-        print(f"no stack file stacks/Pulumi.{args.stack}.yaml", file=sys.stderr)
-        return 2
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"Plan for stack {args.stack} (secrets replaced by throwaway values)\n")
-    print(describe(run, args.stack))
+    account = Account()
+    for i, stack in enumerate(args.stacks):
+        try:
+            run = run_program(stack_config(stack), throwaway, stack=stack, account=account)
+        except FileNotFoundError:
+            print(f"no stack file stacks/Pulumi.{stack}.yaml", file=sys.stderr)
+            return 2
+        except (ConfigError, ApiRefusal) as err:
+            print(f"error in stack {stack}: {err}", file=sys.stderr)
+            return 1
+        print(("\n" if i else "") + f"Plan for stack {stack} (secrets replaced by throwaway values)\n")
+        print(describe(run, stack))
     return 0
 
 

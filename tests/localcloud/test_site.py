@@ -35,13 +35,23 @@ from localcloud.probe import (
     ports_from_netns,
     start_load,
 )
-from localcloud.stack import UpResult, apply_sets, down, ensure_secrets, stack_dir, up
+from localcloud.stack import (
+    UpResult,
+    apply_sets,
+    down,
+    ensure_secrets,
+    register_key,
+    stack_dir,
+    unregister_key,
+    up,
+)
 from localcloud.state import Action
 from localcloud.volume import volume_dir
 from model import paths
 from model.project import ROOT, stack_config
 from model.roles import APP_PORT
 from render.userdata import STATIC_ACCESS_LOG
+from sim.keys import new_deploy_key
 from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
@@ -49,6 +59,9 @@ pytestmark = pytest.mark.localcloud
 TOOLS = ("systemd-nspawn", "nsenter", "ip", "nft", "haproxy", "ssh", "curl", "mount", "debootstrap")
 MOVE_STACK = "lctmove"
 POOL_STACK = "lctpool"
+STAGING_STACK = "lctstage"
+SHARED_KEY, SHARED_PUBLIC = new_deploy_key()
+"""One deploy key for the pool and a staging stack beside it, registered in the account by hand beforehand."""
 POOL_SETS = ("tiers.web.count=2", "tiers.app.count=2")
 STATIC_FILE = "static/counter/site.css"
 PROBE_ROW = ("move-probe", 4242)
@@ -81,8 +94,8 @@ def timed(record_property: Callable[[str, object], None]) -> Iterator[Callable[[
     record_property("seconds", total)
 
 
-def _up(stack: str, config: dict[str, object]) -> UpResult:
-    result = up(stack, config=config, say=lambda line: print(f"  {stack}: {line}"))
+def _up(stack: str, config: dict[str, object], deploy_key: str | None = None) -> UpResult:
+    result = up(stack, config=config, say=lambda line: print(f"  {stack}: {line}"), deploy_key=deploy_key)
     print(f"{stack}: up in {result.seconds}s, site {result.url}")
     return result
 
@@ -216,10 +229,12 @@ def test_split_keeps_the_rows_written_in_onebox(move_stack: str, timed: Callable
 @pytest.fixture(scope="module")
 def pool() -> Iterator[UpResult]:
     started = time.monotonic()
-    result = _up(POOL_STACK, apply_sets(stack_config("pool"), POOL_SETS))
+    register_key(SHARED_PUBLIC + " admin@laptop")
+    result = _up(POOL_STACK, apply_sets(stack_config("pool"), POOL_SETS), deploy_key=SHARED_KEY)
     print(f"[time] pool up: {time.monotonic() - started:.1f}s")
     yield result
     down(POOL_STACK, purge=True, say=lambda line: None)
+    unregister_key(SHARED_PUBLIC)
 
 
 def test_pool_serves_the_site_through_the_balancer(pool: UpResult, timed: Callable[[str], None]) -> None:
@@ -261,6 +276,23 @@ def test_pool_firewalls_hold(pool: UpResult, timed: Callable[[str], None]) -> No
         f"{address['web-2']}:80": FIREWALLED,
     }
     timed("probes")
+
+
+def test_a_staging_stack_shares_the_account_and_the_key(pool: UpResult, timed: Callable[[str], None]) -> None:
+    try:
+        staging = _up(STAGING_STACK, stack_config("onebox"), deploy_key=SHARED_KEY)
+        timed("up staging beside the pool")
+        assert staging.url != pool.url
+        for result in (staging, pool):
+            _wait_healthy(result.url)
+            page = fetch(result.url)
+            assert page.status == 200 and _visits(page) >= 1, result.stack
+        served_by = {SERVED_BY.search(fetch(pool.url).body).group(1) for _ in range(6)}
+        assert served_by <= {"app-1", "app-2"}, f"the pool's entry reaches only the pool: {served_by}"
+        assert SERVED_BY.search(fetch(staging.url).body).group(1) == "box-1"
+        timed("checks")
+    finally:
+        down(STAGING_STACK, purge=True, say=lambda line: None)
 
 
 def test_pool_scales_app_without_rebooting_or_failing(pool: UpResult, timed: Callable[[str], None]) -> None:

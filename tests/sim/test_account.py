@@ -92,3 +92,16 @@ def test_an_account_outlives_a_process(tmp_path):
     again.forget("staging")
     again.judge("prod", VPC, "vpc", {"name": "dt-prod-vpc", "ipRange": "10.10.0.0/24"}, NO_TAGS)
     assert again.tags() == {"dt-staging"}, "DigitalOcean keeps a tag when what carried it is gone"
+
+
+def test_a_key_registered_by_hand_belongs_to_no_stack():
+    _, public = new_deploy_key()
+    account = Account()
+    account.register_key(public + " me@laptop")
+    account.register_key(public)
+    assert len(account.holdings) == 1
+    account.forget("")
+    with pytest.raises(ApiRefusal):
+        account.judge("s", SSH_KEY, "ssh-key-1", {"publicKey": public}, NO_TAGS)
+    account.unregister_key(public)
+    account.judge("s", SSH_KEY, "ssh-key-1", {"publicKey": public}, NO_TAGS)

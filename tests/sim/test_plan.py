@@ -49,3 +49,22 @@ def test_plan_of_a_missing_stack(capsys):
 @pytest.mark.parametrize("stack", ["dbsplit", "split", "custom"])
 def test_every_stack_plans(stack, capsys):
     assert "Estimated monthly cost" in plan_of(stack, capsys)
+
+
+def test_several_stacks_plan_side_by_side_in_one_account(capsys):
+    assert main(["onebox", "pool"]) == 0
+    out = capsys.readouterr().out
+    assert "Plan for stack onebox" in out and "Plan for stack pool" in out
+
+
+def test_stacks_whose_vpcs_overlap_cannot_share_an_account(tmp_path, monkeypatch, capsys):
+    import model.project as project
+
+    for stack in ("staging", "production"):
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text((project.STACKS / "Pulumi.onebox.yaml").read_text())
+    monkeypatch.setattr(project, "STACKS", tmp_path)
+    assert main(["staging"]) == 0
+    capsys.readouterr()
+    assert main(["staging", "production"]) == 1
+    err = capsys.readouterr().err
+    assert "error in stack production" in err and "overlaps with VPC dt-staging-vpc" in err
