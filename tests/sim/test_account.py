@@ -100,7 +100,7 @@ def test_a_key_registered_by_hand_belongs_to_no_stack():
     account.register_key(public + " me@laptop")
     account.register_key(public)
     assert len(account.holdings) == 1
-    account.forget("")
+    account.forget("s")
     with pytest.raises(ApiRefusal):
         account.judge("s", SSH_KEY, "ssh-key-1", {"publicKey": public}, NO_TAGS)
     account.unregister_key(public)
