@@ -36,6 +36,7 @@ def render_app_env(
         secret_key=secret_key,
         allowed_hosts=",".join(sorted({*allowed_hosts, *([domain] if domain else [])})),
         csrf_trusted_origins=f"https://{domain}" if domain else "",
+        site_https="true" if domain else "false",
         static_root=paths.STATIC_ROOT,
         media_root=paths.MEDIA_ROOT,
     )
