@@ -14,12 +14,7 @@ import pulumi
 import pulumi_digitalocean as do
 
 from model import naming
-from model.topology import INTERNET, Allow, FirewallSpec
-
-OUTBOUND = [
-    do.FirewallOutboundRuleArgs(protocol=protocol, port_range=ports, destination_addresses=list(INTERNET))
-    for protocol, ports in (("tcp", "1-65535"), ("udp", "1-65535"), ("icmp", None))
-]
+from model.topology import Allow, FirewallSpec
 
 
 def _inbound(
@@ -50,7 +45,10 @@ def declare_firewall(
         name=naming.firewall_name(spec.tag),
         tags=[tag_names[spec.tag]],
         inbound_rules=[_inbound(allow, tag_names, load_balancer_id) for allow in spec.allows],
-        outbound_rules=OUTBOUND if spec.outbound_anywhere else None,
+        outbound_rules=[
+            do.FirewallOutboundRuleArgs(protocol=e.protocol, port_range=e.ports, destination_addresses=list(e.destinations))
+            for e in spec.egress
+        ] or None,
         opts=pulumi.ResourceOptions(parent=parent, aliases=list(aliases)),
     )
 

@@ -71,8 +71,12 @@ class NodeGroup(pulumi.ComponentResource):
                     ignore_changes=["sshKeys"],
                 ),
             )
-            conn = remote.connection(droplet.ipv4_address, args.private_key)
-            ready = remote.step(f"{node.name}-ready", conn, remote.step_line("wait-ready.sh"), self, [droplet])
-            self.nodes[node.name] = NodeHandle(node, droplet, conn, ready, args.binds)
+            first_contact = remote.connection(droplet.ipv4_address, args.private_key)
+            ready = remote.step(
+                f"{node.name}-ready", first_contact, remote.line_step("ready", as_root=False, wait=remote.step_line("wait-ready.sh")),
+                self, [droplet],
+            )
+            pinned = remote.connection(droplet.ipv4_address, args.private_key, remote.pinned_host_key(ready, node.name))
+            self.nodes[node.name] = NodeHandle(node, droplet, pinned, ready, args.binds)
         self.private_ips = pulumi.Output.all(*[h.droplet.ipv4_address_private for h in self.nodes.values()])
         self.register_outputs({"privateIps": self.private_ips})

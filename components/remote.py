@@ -21,14 +21,34 @@ DIAL_ATTEMPTS = 60
 """A fresh droplet takes a minute or so to start sshd: keep dialling for up to ten."""
 
 
-def connection(host: pulumi.Input[str], private_key: pulumi.Output[str]) -> remote.ConnectionArgs:
+class HostKeyMissing(ValueError):
+    """The node's first answer held no host key: no later step may trust it."""
+
+
+def connection(
+    host: pulumi.Input[str], private_key: pulumi.Output[str], host_key: pulumi.Input[str] | None = None
+) -> remote.ConnectionArgs:
+    """How a step reaches a node; with `host_key`, a host that shows another key is refused."""
     return remote.ConnectionArgs(
         host=host,
         user=paths.ADMIN_USER,
         private_key=private_key,
+        host_key=host_key,
         dial_error_limit=DIAL_ATTEMPTS,
         per_dial_timeout=PER_DIAL_TIMEOUT_SECONDS,
     )
+
+
+def pinned_host_key(first_contact: remote.Command, node: str) -> pulumi.Output[str]:
+    """The host key the first contact printed: trusted on first use, and pinned by every step after it."""
+
+    def checked(stdout: str) -> str:
+        key = stdout.strip()
+        if len(key.split()) < 2 or not key.startswith("ssh-"):
+            raise HostKeyMissing(f"{node}: the first contact printed no SSH host key: {stdout[:200]!r}")
+        return key
+
+    return first_contact.stdout.apply(checked)
 
 
 def step_line(name: str, env: Mapping[str, pulumi.Input[str]] | None = None) -> pulumi.Output[str]:
@@ -36,9 +56,10 @@ def step_line(name: str, env: Mapping[str, pulumi.Input[str]] | None = None) -> 
     return pulumi.Output.all(**(env or {})).apply(lambda values: f"sudo {steps.inline_command(name, values)}")
 
 
-def line_step(name: str, **context: pulumi.Input[str]) -> pulumi.Output[str]:
-    """Run line step `name` as root, as it reads."""
-    return pulumi.Output.all(**context).apply(lambda values: f"sudo {steps.render_line(name, **values)}")
+def line_step(name: str, as_root: bool = True, **context: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Run line step `name` as it reads: as root, or as the admin user when its parts say sudo themselves."""
+    prefix = "sudo " if as_root else ""
+    return pulumi.Output.all(**context).apply(lambda values: prefix + steps.render_line(name, **values))
 
 
 def step(

@@ -105,7 +105,9 @@ class Site(pulumi.ComponentResource):
             cfg.app, v["db_host"], v["cache_hosts"], v["public"], cfg.domain, v["db_password"], v["secret_key"],
         ))
         release = build_release(ROOT / cfg.app.source, RELEASE_DIR)
-        self.app = AppTier("app", AppTierArgs(cfg.app, carrying(Role.APP), release, env_file, self.db.setup), child)
+        self.app = AppTier("app", AppTierArgs(
+            cfg.app, carrying(Role.APP), release, env_file, secrets.secret_key, self.db.setup,
+        ), child)
         self.web = WebTier("web", WebTierArgs(
             nodes=web_nodes,
             app_nodes=carrying(Role.APP),

@@ -303,7 +303,10 @@ class CommandStandIn(StandIn):
         cloud = self.cloud
         inputs = args.inputs
         conn = ssh.connection_from_inputs(inputs)
-        local = {"host": conn.host, "user": conn.user, "port": conn.port, "delete": inputs.get("delete") or ""}
+        local = {
+            "host": conn.host, "user": conn.user, "port": conn.port, "hostKey": conn.host_key,
+            "delete": inputs.get("delete") or "",
+        }
         reruns = decision.action in (Action.CREATED, Action.REPLACED) or any(
             k in COMMAND_RUN_INPUTS for k in decision.changed
         )
@@ -326,7 +329,9 @@ class CommandStandIn(StandIn):
         if not local.get("delete"):
             return
         cloud = self.cloud
-        conn = ssh.Connection(local["host"], local["user"], int(local["port"]), cloud.deploy_key, 3, 5)
+        conn = ssh.Connection(
+            local["host"], local["user"], int(local["port"]), cloud.deploy_key, 3, 5, local.get("hostKey"),
+        )
         try:
             ssh.run_command(conn, str(local["delete"]), None, {}, cloud.secrets)
         except ssh.RemoteError as error:

@@ -4,7 +4,8 @@ The private key from the `connection` input goes to a 0600 file in a 0700
 directory for the length of one call; secrets travel only on stdin; every
 text that may be shown (errors, stderr) has the stack's secret values
 masked first. A fresh machine is dialled until sshd answers, as the
-provider does with dialErrorLimit and perDialTimeout.
+provider does with dialErrorLimit and perDialTimeout; a connection with a
+hostKey refuses a host that shows another key, as the provider does.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import pulumi
 SSH_DIAL_FAILED = 255
 UNLIMITED_DIAL_SECONDS = 600.0
 MASK = "[secret]"
+HOST_KEY_REFUSED = "Host key verification failed"
 _DIAL_ERRORS = (
     "connection refused", "connection timed out", "no route to host", "connection reset",
     "kex_exchange_identification", "connection closed", "operation timed out", "network is unreachable",
@@ -45,6 +47,8 @@ class Connection:
     private_key: str = field(repr=False)
     dial_error_limit: int
     per_dial_timeout: int
+    host_key: str | None = None
+    """The key the host must show, as pulumi-command checks it; None accepts any (first contact)."""
 
     def describe(self) -> str:
         return f"{self.user}@{self.host}:{self.port}"
@@ -61,6 +65,7 @@ def connection_from_inputs(inputs: Mapping[str, Any]) -> Connection:
         private_key=str(conn["privateKey"]),
         dial_error_limit=int(conn.get("dialErrorLimit") if conn.get("dialErrorLimit") is not None else 10),
         per_dial_timeout=int(conn.get("perDialTimeout") or 15),
+        host_key=str(conn["hostKey"]) if conn.get("hostKey") else None,
     )
 
 
@@ -70,20 +75,33 @@ def mask(text: str, secrets: Sequence[str]) -> str:
     return text
 
 
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
 @contextmanager
-def _key_file(private_key: str) -> Iterator[Path]:
+def _client_files(conn: Connection) -> Iterator[Path]:
+    """The private key, and the pinned host key as a known_hosts file, in a 0700 directory for one call."""
     with tempfile.TemporaryDirectory(prefix="localcloud-ssh-") as directory:
-        path = Path(directory) / "id"
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(private_key.strip() + "\n")
-        yield path
+        _write_private(Path(directory) / "id", conn.private_key.strip() + "\n")
+        if conn.host_key:
+            key_type, key = conn.host_key.split()[:2]
+            _write_private(Path(directory) / "known_hosts", f"[{conn.host}]:{conn.port} {key_type} {key}\n")
+        yield Path(directory)
 
 
-def _ssh_argv(conn: Connection, key: Path) -> list[str]:
+def _ssh_argv(conn: Connection, files: Path) -> list[str]:
+    if conn.host_key:
+        host_keys = [
+            "-o", "StrictHostKeyChecking=yes", "-o", f"UserKnownHostsFile={files / 'known_hosts'}",
+            "-o", f"HostKeyAlgorithms={conn.host_key.split()[0]}",
+        ]
+    else:
+        host_keys = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
     return [
-        "ssh", "-i", str(key), "-p", str(conn.port),
-        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+        "ssh", "-i", str(files / "id"), "-p", str(conn.port), *host_keys, "-o", "LogLevel=ERROR",
         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", f"ConnectTimeout={conn.per_dial_timeout}",
         "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
         f"{conn.user}@{conn.host}",
@@ -100,10 +118,10 @@ def _ssh(conn: Connection, remote_line: str, stdin: bytes, secrets: Sequence[str
     unlimited = conn.dial_error_limit < 0
     deadline = time.monotonic() + UNLIMITED_DIAL_SECONDS
     failures = 0
-    with _key_file(conn.private_key) as key:
+    with _client_files(conn) as files:
         while True:
             proc = subprocess.run(
-                [*_ssh_argv(conn, key), remote_line], input=stdin, capture_output=True, check=False
+                [*_ssh_argv(conn, files), remote_line], input=stdin, capture_output=True, check=False
             )
             if not _is_dial_error(proc):
                 break
@@ -116,6 +134,8 @@ def _ssh(conn: Connection, remote_line: str, stdin: bytes, secrets: Sequence[str
             time.sleep(1)
     stdout = mask(proc.stdout.decode(errors="replace"), secrets)
     stderr = mask(proc.stderr.decode(errors="replace"), secrets)
+    if proc.returncode == SSH_DIAL_FAILED and HOST_KEY_REFUSED in stderr:
+        raise RemoteError(f"{conn.describe()}: the host shows another key than the one pinned at first contact; nothing was run")
     if proc.returncode != 0:
         raise RemoteError(f"{conn.describe()}: exited {proc.returncode}:\n{stderr.strip()[-4000:]}")
     return stdout.rstrip("\n"), stderr.rstrip("\n")

@@ -40,10 +40,12 @@ DEFAULT_APP = {
     "requirements": "requirements.txt",
 }
 KEYS: tuple[str, ...] = (
-    "layout", "tiers", "nodes", "region", "image", "vpcCidr", "adminCidrs",
+    "layout", "tiers", "nodes", "region", "image", "vpcCidr", "adminCidrs", "adminCidrsWide",
     "sshPublicKeys", "domain", "loadBalancer", "app",
 ) + SECRETS
-STRUCTURED_KEYS = frozenset({"tiers", "nodes", "adminCidrs", "sshPublicKeys", "loadBalancer", "app"})
+STRUCTURED_KEYS = frozenset({"tiers", "nodes", "adminCidrs", "adminCidrsWide", "sshPublicKeys", "loadBalancer", "app"})
+ADMIN_MIN_PREFIX = {4: 16, 6: 48}
+"""The widest admin network allowed without adminCidrsWide: a site's, not a slice of the internet."""
 
 _GROUP_NAME = re.compile(r"[a-z][a-z0-9]{0,19}")
 _DOMAIN = re.compile(r"(?=.{1,253}\Z)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}")
@@ -207,7 +209,7 @@ def parse_config(raw: Mapping[str, object], stack: str, deploy_key: str | None =
 
 SECRET_SHAPES: dict[str, tuple[str, str]] = {
     "dbPassword": (r"[!-~]{8,}", "at least 8 printable ASCII characters without spaces"),
-    "secretKey": (r"[ -~]{16,}", "at least 16 printable ASCII characters on one line"),
+    "secretKey": (r"[ -~]{50,}", "at least 50 printable ASCII characters on one line (Django warns below 50)"),
 }
 
 
@@ -378,6 +380,8 @@ def _string_list(raw: Mapping[str, object], key: str, may_be_empty: bool = False
 
 
 def _admin_cidrs(raw: Mapping[str, object]) -> tuple[str, ...]:
+    """SSH's sources. Two halves of the internet are the internet: every network is held to a minimum prefix."""
+    wide = _bool(raw, "adminCidrsWide", False)
     out = []
     for i, value in enumerate(_string_list(raw, "adminCidrs")):
         try:
@@ -386,6 +390,13 @@ def _admin_cidrs(raw: Mapping[str, object]) -> tuple[str, ...]:
             raise ConfigError(f"adminCidrs[{i}]", value, "an IPv4 or IPv6 network such as 203.0.113.7/32") from None
         if net.prefixlen == 0:
             raise ConfigError(f"adminCidrs[{i}]", value, "a network narrower than the whole internet")
+        least = ADMIN_MIN_PREFIX[net.version]
+        if net.prefixlen < least and not wide:
+            raise ConfigError(
+                f"adminCidrs[{i}]", value,
+                f"an IPv{net.version} network of /{least} or narrower; "
+                f"set {NAMESPACE}:adminCidrsWide to true to open SSH to wider ranges on purpose",
+            )
         out.append(str(net))
     return tuple(out)
 

@@ -17,6 +17,13 @@ from model.roles import CONSUMER, PORTS, Bind, Role
 from model.sizes import LOAD_BALANCER_USD_MONTH, SIZES, VOLUME_USD_PER_GB_MONTH
 
 INTERNET = ("0.0.0.0/0", "::/0")
+HTTPS_PORT = 443
+EGRESS_ANYWHERE: tuple[tuple[str, str], ...] = (
+    ("udp", "53"), ("tcp", "53"),  # DNS
+    ("udp", "123"),  # NTP
+    ("tcp", "80"), ("tcp", "443"),  # packages, pip, ACME, DigitalOcean's metadata and agent
+)
+"""What a node may open to the internet; inside the VPC it may open anything."""
 
 
 @dataclass(frozen=True)
@@ -68,13 +75,22 @@ class Allow:
 
 
 @dataclass(frozen=True)
+class Egress:
+    """What a node may open: a protocol, its ports (None for ICMP), and where to."""
+
+    protocol: str
+    ports: str | None
+    destinations: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class FirewallSpec:
-    """The cloud firewall of one target: the tag it is attached by and what it lets in."""
+    """The cloud firewall of one target: the tag it is attached by, what it lets in, and what it lets out."""
 
     target: str
     tag: str
     allows: tuple[Allow, ...]
-    outbound_anywhere: bool
+    egress: tuple[Egress, ...]
 
 
 @dataclass(frozen=True)
@@ -111,7 +127,16 @@ class Topology:
         if not rules:
             return None
         allows = tuple(self._allow(rule.source, port) for rule in rules for port in rule.ports)
-        return FirewallSpec(target, self.target_tag(target), allows, outbound_anywhere=target == Target.ALL)
+        return FirewallSpec(target, self.target_tag(target), allows, self._egress() if target == Target.ALL else ())
+
+    def _egress(self) -> tuple[Egress, ...]:
+        vpc = (self.config.vpc_cidr,)
+        return (
+            *(Egress(protocol, ports, INTERNET) for protocol, ports in EGRESS_ANYWHERE),
+            Egress("tcp", "1-65535", vpc),
+            Egress("udp", "1-65535", vpc),
+            Egress("icmp", None, INTERNET),
+        )
 
     def _allow(self, source: str, port: int) -> Allow:
         if source == Source.INTERNET:
@@ -151,7 +176,9 @@ def build_topology(config: SiteConfig) -> Topology:
     if config.load_balancer:
         rules.append(Rule(Role.WEB, (80,), Source.LOAD_BALANCER))
     else:
-        rules.append(Rule(Role.WEB, PORTS[Role.WEB], Source.INTERNET))
+        # nginx listens on 443 only where it holds a certificate: with a domain.
+        public = PORTS[Role.WEB] if config.domain else tuple(p for p in PORTS[Role.WEB] if p != HTTPS_PORT)
+        rules.append(Rule(Role.WEB, public, Source.INTERNET))
     for role in (Role.APP, Role.CACHE, Role.DB):
         if any(b == Bind.PRIVATE for (_, r), b in binds.items() if r == role):
             rules.append(Rule(role, PORTS[role], CONSUMER[role]))

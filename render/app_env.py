@@ -13,8 +13,15 @@ from render.templates import render
 TEMPLATE = "steps/app.env.j2"
 
 
+DB_SSLMODE = "require"
+"""Encrypted, without checking the server's self-signed certificate: verify-full needs a CA the nodes share."""
+
+
 def database_url(host: str, password: str) -> str:
-    return f"postgres://{paths.DB_USER}:{quote(password, safe='')}@{host}:{POSTGRES_PORT}/{paths.DB_NAME}"
+    return (
+        f"postgres://{paths.DB_USER}:{quote(password, safe='')}@{host}:{POSTGRES_PORT}/{paths.DB_NAME}"
+        f"?sslmode={DB_SSLMODE}"
+    )
 
 
 def render_app_env(

@@ -43,7 +43,7 @@ def render(name: str) -> str:
     )
 
 
-LINE_STEPS: tuple[str, ...] = ("release-install", "static-export")
+LINE_STEPS: tuple[str, ...] = ("ready", "release-install", "static-export")
 """Steps that are one command line, run as they read rather than inside bash -c."""
 
 

@@ -37,6 +37,11 @@ PG_TUNING_STAGED = f"{paths.CONFIG_DIR}/postgresql.conf"
 PG_HBA_STAGED = f"{paths.CONFIG_DIR}/pg_hba.conf"
 SSHD_DROPIN = "/etc/ssh/sshd_config.d/00-django-tiers.conf"
 AUTO_UPGRADES_FILE = "/etc/apt/apt.conf.d/21django-tiers-auto-upgrades"
+REBOOT_SLOT_SCRIPT = "/usr/local/sbin/django-tiers-reboot-slot"
+REBOOT_TIME_CONF = "/etc/apt/apt.conf.d/52django-tiers-reboot-time"
+REBOOT_SLOTS = 8
+REBOOT_FIRST_MINUTE = 2 * 60
+REBOOT_SLOT_MINUTES = 30
 SWAP_FILE = "/swapfile"
 PRIVATE_IP_VAR = "${PRIVATE_IP}"
 
@@ -92,6 +97,11 @@ def _context(node: Node, topology: Topology) -> dict[str, Any]:
         "pg_hba_staged": PG_HBA_STAGED,
         "sshd_dropin": SSHD_DROPIN,
         "auto_upgrades": AUTO_UPGRADES_FILE,
+        "reboot_slot_script": REBOOT_SLOT_SCRIPT,
+        "reboot_time_conf": REBOOT_TIME_CONF,
+        "reboot_slots": REBOOT_SLOTS,
+        "reboot_first_minute": REBOOT_FIRST_MINUTE,
+        "reboot_slot_minutes": REBOOT_SLOT_MINUTES,
         "swap_file": SWAP_FILE,
     }
 

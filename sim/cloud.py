@@ -12,7 +12,10 @@ from typing import Any
 
 import pulumi
 
+from model.paths import SSH_HOST_KEY
 from sim import resources as r
+from sim.inputs import reveal
+from sim.keys import host_key_of
 
 DOCUMENTATION_NET = "198.51.100"
 """Public addresses come from a documentation range (RFC 5737), never a real host's."""
@@ -30,7 +33,7 @@ class SimCloud(pulumi.runtime.Mocks):
             r.LOAD_BALANCER: lambda args, rid: r.load_balancer_outputs(rid, LOAD_BALANCER_IP),
             r.VOLUME: lambda args, rid: r.volume_outputs(rid),
             r.VPC: lambda args, rid: r.vpc_outputs(rid),
-            r.COMMAND: lambda args, rid: r.command_outputs("", ""),
+            r.COMMAND: self._command,
         }
 
     def _private_ip(self, name: str) -> str:
@@ -45,6 +48,12 @@ class SimCloud(pulumi.runtime.Mocks):
     def _droplet(self, args: pulumi.runtime.MockResourceArgs, rid: str) -> dict[str, Any]:
         public = f"{DOCUMENTATION_NET}.{int(rid) % 250 + 2}"
         return r.droplet_outputs(rid, public, self._private_ip(args.name))
+
+    def _command(self, args: pulumi.runtime.MockResourceArgs, rid: str) -> dict[str, Any]:
+        """A step prints nothing, except the node's host key when it reads it, as the first contact does."""
+        asks_host_key = SSH_HOST_KEY in str(args.inputs.get("create", ""))
+        host = str((reveal(args.inputs.get("connection")) or {}).get("host", ""))
+        return r.command_outputs(host_key_of(host) if asks_host_key else "", "")
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         rid = r.numeric_id(f"{args.typ}/{args.name}")

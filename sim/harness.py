@@ -6,6 +6,7 @@ one way to run the program without the Pulumi CLI or a cloud account.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import runpy
@@ -171,6 +172,18 @@ async def _resolve_outputs(run: Run) -> None:
             run.secret_outputs.add(key)
 
 
+def _abandon_the_rest() -> None:
+    """A failed run's registrations still wait on the loop: cancel them, or the next run would meet them."""
+    loop = asyncio.get_event_loop()
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    with settings.SETTINGS.lock:
+        settings.SETTINGS.outputs.clear()
+    settings._get_rpc_manager().clear()
+
+
 def run_program(
     config: dict[str, Any],
     secrets: dict[str, str],
@@ -189,6 +202,8 @@ def run_program(
     run = run if run is not None else Run()
     cloud = cloud or SimCloud(str(config.get("vpcCidr", "10.10.0.0/24")))
     settings.ROOT.set(None)
+    # A run that failed leaves its unfinished RPCs and its error behind: the next run must not inherit them.
+    settings._get_rpc_manager().clear()
     values = {f"{PROJECT}:{k}": _as_config_string(v) for k, v in {**config, **secrets}.items()}
     pulumi.runtime.set_all_config(values, secret_keys=[f"{PROJECT}:{k}" for k in secrets])
     mocks.set_mocks(cloud, project=PROJECT, stack=stack, preview=preview, monitor=RecordingMonitor(cloud, run, account if account is not None else Account(), stack, preview))
@@ -203,8 +218,12 @@ def run_program(
     try:
         _sync_await(main())
     except ApiRefusal as refusal:
+        _abandon_the_rest()
         # The engine's threads add nothing to the API's answer: keep the message, drop their stack.
         raise refusal.with_traceback(None) from None
+    except BaseException:
+        _abandon_the_rest()
+        raise
     # The SDK leaves an event loop on each executor thread it used; collect them
     # now, while their sockets are open, rather than noisily at interpreter exit.
     gc.collect()

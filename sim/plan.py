@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
-    throwaway = {key: secrets.token_urlsafe(24) for key in SECRETS}
+    throwaway = {key: secrets.token_urlsafe(48) for key in SECRETS}
     throwaway["sshPrivateKey"] = new_deploy_key()[0]
     account = Account()
     for i, stack in enumerate(args.stacks):

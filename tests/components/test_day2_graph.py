@@ -15,7 +15,7 @@ from sim.keys import new_deploy_key
 from sim.resources import COMMAND, COPY_TO_REMOTE, DROPLET
 
 DEPLOY_KEY, _ = new_deploy_key()
-CANARY = {"dbPassword": "canary-db-5d2e91", "secretKey": "canary-key-0b7f3c", "sshPrivateKey": DEPLOY_KEY}
+CANARY = {"dbPassword": "canary-db-5d2e91", "secretKey": "canary-key-0b7f3c" + "k" * 40, "sshPrivateKey": DEPLOY_KEY}
 CANARY_VALUES = ("canary-db-5d2e91", "canary-key-0b7f3c", DEPLOY_KEY.splitlines()[1])
 STEP_TYPES = (COMMAND, COPY_TO_REMOTE)
 
@@ -150,7 +150,7 @@ def test_every_app_node_gets_the_same_environment():
     db = result.one(DROPLET, "db-1").outputs["ipv4_address_private"]
     cache = result.one(DROPLET, "cache-1").outputs["ipv4_address_private"]
     assert f"@{db}:5432/django" in env and f"CACHE_LOCATIONS={cache}:11211" in env
-    assert "SECRET_KEY=canary-key-0b7f3c" in env
+    assert "SECRET_KEY=canary-key-0b7f3c" + "k" * 40 in env
     assert "ALLOWED_HOSTS=203.0.113.10\n" in env
 
 
@@ -175,3 +175,4 @@ def test_release_archive_is_reproducible(tmp_path):
     a = build_release(ROOT / "demo", tmp_path / "a")
     b = build_release(ROOT / "demo", tmp_path / "b")
     assert a.name == b.name and Path(a.archive).read_bytes() == Path(b.archive).read_bytes()
+

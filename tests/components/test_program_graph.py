@@ -21,7 +21,7 @@ from sim.resources import (
 )
 
 DEPLOY_KEY, DEPLOY_PUBLIC = new_deploy_key()
-CANARY = {"dbPassword": "canary-db-7c1f0e", "secretKey": "canary-key-93ab42", "sshPrivateKey": DEPLOY_KEY}
+CANARY = {"dbPassword": "canary-db-7c1f0e", "secretKey": "canary-key-93ab42" + "k" * 40, "sshPrivateKey": DEPLOY_KEY}
 CANARY_VALUES = ("canary-db-7c1f0e", "canary-key-93ab42", DEPLOY_KEY.splitlines()[1])
 DROPLET_REPLACE_INPUTS = ("userData", "image", "region", "vpcUuid", "monitoring")
 STACK_NAMES = sorted(p.name[len("Pulumi."):-len(".yaml")] for p in STACKS.glob("Pulumi.*.yaml"))

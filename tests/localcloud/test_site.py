@@ -325,6 +325,29 @@ def test_pool_scales_app_without_rebooting_or_failing(pool: UpResult, timed: Cal
     timed("checks")
 
 
+HOST_KEY_FILES = ("/etc/ssh/ssh_host_ed25519_key", "/etc/ssh/ssh_host_ed25519_key.pub")
+
+
+def test_a_node_with_another_host_key_is_refused(pool: UpResult, timed: Callable[[str], None]) -> None:
+    """After the scale-up: going back to two app nodes rewrites both web nodes' upstreams over SSH."""
+    web = _machines(pool)["web-2"]
+    kept = {path: run_in(web, ["cat", path]).stdout for path in HOST_KEY_FILES}
+    run_in(web, ["sh", "-c", f"rm -f {' '.join(HOST_KEY_FILES)} && ssh-keygen -q -t ed25519 -N '' -f {HOST_KEY_FILES[0]}"
+                 " && systemctl restart ssh.service"])
+    with pytest.raises(Exception) as refused:
+        _up(POOL_STACK, apply_sets(stack_config("pool"), POOL_SETS))
+    message = str(refused.value)
+    assert "web-2" in message and "another key than the one pinned" in message, message
+    timed("refused")
+    for path, content in kept.items():
+        run_in(web, ["sh", "-c", f"cat > {path}"], input_bytes=content)
+    run_in(web, ["sh", "-c", f"chmod 600 {HOST_KEY_FILES[0]} && systemctl restart ssh.service"])
+    result = _up(POOL_STACK, apply_sets(stack_config("pool"), POOL_SETS))
+    upstream = run_in(_machines(result)["web-2"], ["cat", paths.NGINX_UPSTREAM_FILE]).stdout.decode()
+    assert len(re.findall(r"server\s+\S+:\d+", upstream)) == 2, "with its own key back, the node takes the step"
+    timed("runs again with the pinned key")
+
+
 def _under_load(url: str, fault: Callable[[], None], seconds: float = 25, lead: float = 5) -> dict[str, object]:
     load = start_load(url, seconds=seconds)
     time.sleep(lead)

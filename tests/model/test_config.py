@@ -13,6 +13,7 @@ from model.config import (
     ROLES,
     ConfigError,
     MissingSecretError,
+    check_secrets,
     parse_config,
 )
 from model.project import stack_config
@@ -22,7 +23,7 @@ from sim.keys import new_deploy_key
 
 BASE = stack_config("split")
 DEPLOY_KEY, DEPLOY_PUBLIC = new_deploy_key()
-SECRETS = {"dbPassword": "pw-4f1c9a27", "secretKey": "sk-0123456789abcdef", "sshPrivateKey": DEPLOY_KEY}
+SECRETS = {"dbPassword": "pw-4f1c9a27", "secretKey": "sk-0123456789abcdef" + "s" * 40, "sshPrivateKey": DEPLOY_KEY}
 
 
 def bad(**changes) -> dict:
@@ -141,7 +142,8 @@ def test_bad_config_stops_the_program_before_any_resource(label, config, key, va
     [
         ("dbPassword", "short", "at least 8 printable ASCII"),
         ("dbPassword", "has a space in it", "without spaces"),
-        ("secretKey", "two\nlines-0123456789", "on one line"),
+        ("secretKey", "two\nlines-0123456789" + "x" * 50, "on one line"),
+        ("secretKey", "s" * 49, "at least 50"),
         ("sshPrivateKey", "-----BEGIN OPENSSH PRIVATE KEY-----\nnope\n", "unencrypted OpenSSH or PEM private key"),
     ],
 )
@@ -215,7 +217,7 @@ def test_admin_cidrs_accept_only_networks(cidr):
     import ipaddress
 
     try:
-        valid = ipaddress.ip_network(cidr, strict=True).prefixlen > 0
+        valid = ipaddress.ip_network(cidr, strict=True).prefixlen >= 16
     except ValueError:
         valid = False
     if valid:
@@ -224,6 +226,45 @@ def test_admin_cidrs_accept_only_networks(cidr):
         with pytest.raises(ConfigError) as err:
             parse_config(bad(adminCidrs=[cidr]), "s", DEPLOY_PUBLIC)
         assert err.value.key == "adminCidrs[0]"
+
+
+ADMIN_CIDR_RULES = [
+    # adminCidrs, adminCidrsWide, accepted
+    (["203.0.113.7/32"], False, True),
+    (["198.51.0.0/16"], False, True),
+    (["198.50.0.0/15"], False, False),
+    (["198.50.0.0/15"], True, True),
+    (["0.0.0.0/1", "128.0.0.0/1"], False, False),
+    (["0.0.0.0/1", "128.0.0.0/1"], True, True),
+    (["::/1"], False, False),
+    (["2001:db8:1::/48"], False, True),
+    (["2001:db8::/32"], False, False),
+    (["0.0.0.0/0"], True, False),
+    (["::/0"], True, False),
+]
+
+
+@pytest.mark.parametrize("cidrs, wide, accepted", ADMIN_CIDR_RULES)
+def test_admin_cidrs_are_networks_of_a_site_unless_wide_ones_are_asked_for(cidrs, wide, accepted):
+    config = bad(adminCidrs=cidrs, **({"adminCidrsWide": True} if wide else {}))
+    if accepted:
+        assert parse_config(config, "s", DEPLOY_PUBLIC).admin_cidrs == tuple(cidrs)
+        return
+    with pytest.raises(ConfigError) as err:
+        parse_config(config, "s", DEPLOY_PUBLIC)
+    assert err.value.key.startswith("adminCidrs[")
+    assert "adminCidrsWide" in str(err.value) or "/0" in str(err.value)
+
+
+@pytest.mark.parametrize("length, accepted", [(16, False), (49, False), (50, True), (80, True)])
+def test_secret_key_is_at_least_fifty_characters(length, accepted):
+    values = {**SECRETS, "secretKey": "k" * length}
+    if accepted:
+        check_secrets(values)
+        return
+    with pytest.raises(ConfigError) as err:
+        check_secrets(values)
+    assert err.value.key == "secretKey" and "k" * 16 not in str(err.value)
 
 
 roles_subsets = st.lists(st.sampled_from(ROLES), min_size=1, max_size=4, unique=True)

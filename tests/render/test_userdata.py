@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import re
+import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -23,6 +24,7 @@ from render.userdata import (
     NGINX_SITE_FILE,
     PG_HBA_STAGED,
     POSTGRES_DROPIN,
+    REBOOT_SLOT_SCRIPT,
     SSHD_DROPIN,
     STATIC_ACCESS_LOG,
     SYSTEMD_UNIT_DIR,
@@ -349,3 +351,24 @@ def test_templates_are_real_files() -> None:
     for path in Path(TEMPLATE_ROOT).rglob("*"):
         if path.is_file():
             assert path.suffix == ".j2", path
+
+
+def _reboot_time(script: Path, tmp_path: Path, name: str) -> str:
+    conf = tmp_path / f"{name}.conf"
+    subprocess.run(["sh", str(script)], env={"NODE_NAME": name, "REBOOT_TIME_CONF": str(conf), "PATH": "/usr/bin:/bin"}, check=True)
+    return re.fullmatch(r'Unattended-Upgrade::Automatic-Reboot-Time "(\d\d:\d\d)";\n', conf.read_text()).group(1)
+
+
+def test_kernel_reboots_roll_one_node_of_a_group_at_a_time(render_topology: Build, tmp_path: Path) -> None:
+    topology = render_topology("pool")
+    node = topology.nodes[0]
+    files = rendered_files(node, topology)
+    assert 'Unattended-Upgrade::Automatic-Reboot "true";' in files[AUTO_UPGRADES_FILE]
+    script = tmp_path / "reboot-slot"
+    script.write_text(files[REBOOT_SLOT_SCRIPT])
+    times = [_reboot_time(script, tmp_path, f"web-{i}") for i in range(1, 9)]
+    assert times == ["02:00", "02:30", "03:00", "03:30", "04:00", "04:30", "05:00", "05:30"]
+    assert _reboot_time(script, tmp_path, "web-9") == "02:00", "past eight nodes the slots go round"
+    assert _reboot_time(script, tmp_path, "box-1") == "02:00"
+    runcmd = [" ".join(map(str, c)) if isinstance(c, list) else c for c in user_data(node, topology)["runcmd"]]
+    assert REBOOT_SLOT_SCRIPT in runcmd

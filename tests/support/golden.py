@@ -35,7 +35,7 @@ OPTIONS = ("protect", "delete_before_replace", "ignore_changes", "replace_on_cha
 DEPLOY_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32, 64))).private_bytes(
     Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
 ).decode()
-SECRETS = {"dbPassword": "golden-db-password", "secretKey": "golden-secret-key-0123456789", "sshPrivateKey": DEPLOY_KEY}
+SECRETS = {"dbPassword": "golden-db-password", "secretKey": "golden-secret-key-0123456789" + "0" * 30, "sshPrivateKey": DEPLOY_KEY}
 
 
 def cases() -> dict[str, tuple[str, dict[str, Any]]]:
