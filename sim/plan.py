@@ -1,10 +1,10 @@
-"""Print what a stack would build, by running the real program under mocks.
+"""Print what a stack would build, by running the real program under mocks, and draw it.
 
-    python -m sim.plan pool
+    python -m sim.plan pool            # also writes diagrams/pool.svg
 
 No cloud account and no Pulumi CLI: the program registers its resources with
 a fake cloud, and this reads them back as nodes, firewall matrix, load
-balancer and monthly cost.
+balancer and monthly cost, and as a diagram (sim/diagram.py).
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import secrets
 import sys
 import warnings
 from collections import defaultdict
+from pathlib import Path
 
 from model import naming
 from model.config import SECRETS, ConfigError
 from model.project import stack_config
+from sim import diagram
 from sim.harness import Run, run_program
 from sim.keys import new_deploy_key
 from sim.resources import DROPLET, FIREWALL, LOAD_BALANCER
@@ -69,6 +71,7 @@ def describe(run: Run, stack: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("stack", help="a stack file stacks/Pulumi.<stack>.yaml")
+    parser.add_argument("--diagrams", type=Path, default=diagram.DIAGRAMS, help="where the SVG goes (default: diagrams/)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     throwaway = {key: secrets.token_urlsafe(24) for key in SECRETS}
@@ -83,6 +86,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"Plan for stack {args.stack} (secrets replaced by throwaway values)\n")
     print(describe(run, args.stack))
+    try:
+        print(f"\nDiagram: {diagram.write(run, args.stack, args.diagrams)}")
+    except diagram.NoGraphviz as err:
+        print(f"\nNo diagram: {err}", file=sys.stderr)
     return 0
 
 
