@@ -5,6 +5,7 @@
 #   make local-down STACK=pool [PURGE=1]   tear the local site down (root; PURGE drops its data)
 #   make plan STACK=pool    what a stack would build, offline (no root, no cloud), and its diagram
 #   make diagrams           draw every stack file's diagram anew
+#   make diff BASE=main     what `pulumi up` would do to each stack, from BASE to this tree, as Markdown
 STACK ?= onebox
 PYTHON ?= python3
 VENV := venv
@@ -16,7 +17,7 @@ DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresq
 	python3-venv curl util-linux tar gzip git graphviz fonts-dejavu-core \
 	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client
 
-.PHONY: plan diagrams local local-down test system-deps
+.PHONY: plan diagrams diff local local-down test system-deps
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +33,10 @@ plan: $(VENV)/.installed
 
 diagrams: $(VENV)/.installed
 	$(PY) -m sim.diagram
+
+diff: $(VENV)/.installed
+	$(if $(BASE),,$(error BASE is required: make diff BASE=<git ref>, for example BASE=main))
+	$(PY) -m sim.diff $(BASE)
 
 local: system-deps $(VENV)/.installed
 	$(PY) -m localcloud up $(STACK)
