@@ -19,7 +19,7 @@ DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresq
 
 .PHONY: plan diagrams diff local local-down test system-deps
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt policy/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
