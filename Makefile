@@ -6,6 +6,7 @@
 #   make plan STACK=pool    what a stack would build, offline (no root, no cloud), and its diagram
 #   make diagrams           draw every stack file's diagram anew
 #   make diff BASE=main     what `pulumi up` would do to each stack, from BASE to this tree, as Markdown
+#                           cut to fit a pull request comment (WHOLE=1: all of it)
 STACK ?= onebox
 PYTHON ?= python3
 VENV := venv
@@ -36,7 +37,7 @@ diagrams: $(VENV)/.installed
 
 diff: $(VENV)/.installed
 	$(if $(BASE),,$(error BASE is required: make diff BASE=<git ref>, for example BASE=main))
-	$(PY) -m sim.diff $(BASE)
+	$(PY) -m sim.diff $(BASE) $(if $(WHOLE),--whole)
 
 local: system-deps $(VENV)/.installed
 	$(PY) -m localcloud up $(STACK)

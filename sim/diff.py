@@ -1,6 +1,6 @@
 """`make diff BASE=<git ref>`: what a `pulumi up` of every stack file would do, from BASE to the working tree, offline.
 
-    python -m sim.diff main [--stack pool]
+    python -m sim.diff main [--stack pool] [--whole]
 
 Both trees run on the simulated DigitalOcean, each in its own process, with
 the working tree's sim/ in both, so only the programs and their stack files
@@ -293,7 +293,7 @@ class _Block:
 
     def text(self) -> str:
         cut = len(self.lines) - self.shown
-        more = [f"… {cut} more lines not shown here"] if cut else []
+        more = [f"… {cut} more {self.what} left out: see the note under the summary"] if cut else []
         return "\n".join([self.head, *self.lines[: self.shown], *more, self.tail]) + "\n"
 
 
@@ -331,14 +331,14 @@ def _joined(parts: list[str | _Block | _CutNote], note: str) -> str:
     return "".join(note if isinstance(p, _CutNote) else p.text() if isinstance(p, _Block) else p for p in parts)
 
 
-def render(diffs: list[StackDiff], ref: str, commit: str, limit: int = COMMENT_LIMIT) -> str:
-    """The comment: a line per stack, then each stack's plan and input changes, shorter than `limit`."""
+def render(diffs: list[StackDiff], ref: str, commit: str, limit: int | None = COMMENT_LIMIT) -> str:
+    """The comment: a line per stack, then each stack's plan and input changes, shorter than `limit` (None: all of it)."""
     parts = _document(diffs, ref, commit)
     blocks = [p for p in parts if isinstance(p, _Block)]
     for block in blocks:
         block.shown = len(block.lines)
     full = _joined(parts, "\n")
-    if len(full) < limit:
+    if limit is None or len(full) < limit:
         return full
     fixed = sum(len(p) for p in parts if isinstance(p, str)) + sum(len(b.head) + len(b.tail) + 60 for b in blocks)
     room = limit - 1 - fixed - _NOTE_ROOM
@@ -352,7 +352,7 @@ def render(diffs: list[StackDiff], ref: str, commit: str, limit: int = COMMENT_L
     left_out = [f"{len(b.lines) - b.shown} {b.what}" for b in blocks if b.shown < len(b.lines)]
     note = (
         f"\n> **Cut to fit GitHub's {COMMENT_LIMIT:,}-character comment limit.** Left out: {'; '.join(left_out)}. "
-        f"`make diff BASE={ref}` shows everything.\n\n"
+        f"`make diff BASE={ref} WHOLE=1` shows everything.\n\n"
     )
     text = _joined(parts, note)
     if len(text) >= limit:
@@ -425,11 +425,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base", help="the git ref to compare the working tree with, e.g. main")
     parser.add_argument("--stack", action="append", help="only this stack (may be given more than once)")
-    parser.add_argument("--limit", type=int, default=COMMENT_LIMIT, help="stay below this many characters")
+    parser.add_argument("--whole", action="store_true", help="all of it, not cut to fit a pull request comment")
     args = parser.parse_args(argv)
     try:
         commit, diffs = diff(args.base, args.stack)
-        text = render(diffs, args.base, commit, args.limit)
+        text = render(diffs, args.base, commit, None if args.whole else COMMENT_LIMIT)
     except DiffError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -126,6 +126,16 @@ def test_the_diff_of_a_100_node_pool_fits_a_comment_and_says_what_it_left_out(re
     assert shown + left_out.get("rows of pool's plan", 0) == 100 + 503 + 100 + 4
 
 
+def test_whole_prints_what_the_comment_leaves_out():
+    urn = "urn:pulumi:pool::django-tiers::django-tiers:node_group:NodeGroup$digitalocean:index/droplet:Droplet::app-{}"
+    droplets = tuple(Change("create", urn.format(i), "digitalocean:index/droplet:Droplet") for i in range(1, 3001))
+    cut = render([StackDiff("pool", droplets)], "main", "0" * 40)
+    whole = render([StackDiff("pool", droplets)], "main", "0" * 40, limit=None)
+    assert len(cut) < COMMENT_LIMIT < len(whole)
+    assert "`make diff BASE=main WHOLE=1` shows everything" in cut
+    assert len(rows(whole, "create")) == 3000 > len(rows(cut, "create"))
+
+
 def test_a_bad_base_is_one_clear_error(repo):
     done = diff(repo, "no-such-ref")
     assert done.returncode == 2 and done.stdout == ""
