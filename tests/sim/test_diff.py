@@ -126,6 +126,16 @@ def test_the_diff_of_a_100_node_pool_fits_a_comment_and_says_what_it_left_out(re
     assert shown + left_out.get("rows of pool's plan", 0) == 100 + 503 + 100 + 4
 
 
+def test_a_stack_file_the_program_refuses_says_why_in_its_line(repo):
+    path = repo / "stacks" / "Pulumi.pool.yaml"
+    path.write_text(path.read_text().replace("django-tiers:layout: pool", "django-tiers:layout: cluster"))
+    text = comment(repo, "HEAD", "--stack", "pool")
+    assert summary_of(text, "pool") == (
+        "the program fails: ConfigError: config django-tiers:layout = 'cluster' is not valid: "
+        "one of onebox, dbsplit, split, pool, custom"
+    )
+
+
 def test_whole_prints_what_the_comment_leaves_out():
     urn = "urn:pulumi:pool::django-tiers::django-tiers:node_group:NodeGroup$digitalocean:index/droplet:Droplet::app-{}"
     droplets = tuple(Change("create", urn.format(i), "digitalocean:index/droplet:Droplet") for i in range(1, 3001))
