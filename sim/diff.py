@@ -35,7 +35,7 @@ import yaml
 
 from model.project import ROOT
 from sim.resources import TYPES, forces_replacement
-from sim.snapshot import OPTIONS, holds_secret
+from sim.snapshot import OPTIONS, holds_secret_digest
 from sim.table import table
 
 COMMENT_LIMIT = 65_536
@@ -257,7 +257,7 @@ def _input_lines(change: Change, key: str) -> list[str]:
     if key in change.waits:
         upstream = change.waits[key]
         return [f"  ~ {key}: known once {', '.join(upstream)} {'is' if len(upstream) == 1 else 'are'} replaced{forces}"]
-    if holds_secret(old) or holds_secret(new):
+    if holds_secret_digest(old) or holds_secret_digest(new):
         return [f"  ~ {key}: [secret]{forces}"]
     if old is None:
         return [f"  + {key}{forces}", *_capped([f"      {line}" for line in _text(new).splitlines()])]

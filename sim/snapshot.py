@@ -46,12 +46,12 @@ def _normal(value: Any) -> Any:
     return walk(value, _relative, secret=_secret_digest)
 
 
-def holds_secret(value: Any) -> bool:
+def holds_secret_digest(value: Any) -> bool:
     """A snapshot value that is, or holds, a secret's digest."""
     if isinstance(value, dict):
-        return SECRET_DIGEST in value or any(holds_secret(v) for v in value.values())
+        return SECRET_DIGEST in value or any(holds_secret_digest(v) for v in value.values())
     if isinstance(value, list):
-        return any(holds_secret(v) for v in value)
+        return any(holds_secret_digest(v) for v in value)
     return False
 
 
