@@ -3,21 +3,25 @@
 #   make test               every test
 # and also:
 #   make local-down STACK=pool [PURGE=1]   tear the local site down (root; PURGE drops its data)
-#   make plan STACK=pool    what a stack would build, offline (no root, no cloud);
+#   make plan STACK=pool    what a stack would build, offline (no root, no cloud), and its diagram;
 #                           STACK="staging production" plans them side by side in one account
+#   make diagrams           draw every stack file's diagram anew
+#   make diff BASE=main     what `pulumi up` would do to each stack, from BASE to this tree, as Markdown
+#                           cut to fit a pull request comment (WHOLE=1: all of it)
 STACK ?= onebox
 PYTHON ?= python3
 VENV := venv
 PY := $(VENV)/bin/python
 # Tools the tests check rendered files with, the real services the step
-# scripts run against, and what the local cloud boots machines with.
+# scripts run against, what draws the diagrams (in a fixed font), and what
+# the local cloud boots machines with.
 DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresql-15 \
-	python3-venv curl util-linux tar gzip \
+	python3-venv curl util-linux tar gzip git graphviz fonts-dejavu-core \
 	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client
 
-.PHONY: plan local local-down test system-deps
+.PHONY: plan diagrams diff local local-down test system-deps
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt policy/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
@@ -28,6 +32,13 @@ system-deps:
 
 plan: $(VENV)/.installed
 	$(PY) -m sim.plan $(STACK)
+
+diagrams: $(VENV)/.installed
+	$(PY) -m sim.diagram
+
+diff: $(VENV)/.installed
+	$(if $(BASE),,$(error BASE is required: make diff BASE=<git ref>, for example BASE=main))
+	$(PY) -m sim.diff $(BASE) $(if $(WHOLE),--whole)
 
 local: system-deps $(VENV)/.installed
 	$(PY) -m localcloud up $(STACK)

@@ -50,6 +50,8 @@ class Registration:
     secret_inputs: frozenset[str]
     aliases: tuple[str, ...]
     """The URNs this resource was known by before, so the engine moves it instead of replacing it."""
+    property_dependencies: dict[str, tuple[str, ...]]
+    """Per input, the URNs of the resources its value comes from: what a replacement upstream leaves unknown."""
 
 
 @dataclass
@@ -154,6 +156,9 @@ class RecordingMonitor(mocks.MockMonitor):
                 additional_secret_outputs=tuple(request.additionalSecretOutputs),
                 secret_inputs=_secret_keys(request.object),
                 aliases=self._aliases(request),
+                property_dependencies={
+                    k: tuple(sorted(v.urns)) for k, v in request.propertyDependencies.items() if v.urns
+                },
             )
         )
         return response

@@ -1,11 +1,11 @@
-"""Print what a stack would build, by running the real program under mocks.
+"""Print what a stack would build, by running the real program under mocks, and draw it.
 
-    python -m sim.plan pool
-    python -m sim.plan staging production     # two stacks in one account
+    python -m sim.plan pool                     # also writes diagrams/pool.svg
+    python -m sim.plan staging production       # two stacks in one account
 
 No cloud account and no Pulumi CLI: the program registers its resources with
 a fake cloud, and this reads them back as nodes, firewall matrix, load
-balancer and monthly cost.
+balancer and monthly cost, and as a diagram (sim/diagram.py).
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import secrets
 import sys
 import warnings
 from collections import defaultdict
+from pathlib import Path
 
 from model import naming
 from model.config import SECRETS, ConfigError
 from model.project import stack_config
+from sim import diagram
 from sim.account import Account, ApiRefusal
 from sim.harness import Run, run_program
 from sim.keys import new_deploy_key
@@ -73,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         "stacks", nargs="+", metavar="stack",
         help="a stack file stacks/Pulumi.<stack>.yaml; several share one account, with one deploy key, as they would",
     )
+    parser.add_argument("--diagrams", type=Path, default=diagram.DIAGRAMS, help="where the SVGs go (default: diagrams/)")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     throwaway = {key: secrets.token_urlsafe(48) for key in SECRETS}
@@ -89,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(("\n" if i else "") + f"Plan for stack {stack} (secrets replaced by throwaway values)\n")
         print(describe(run, stack))
+        try:
+            print(f"\nDiagram: {diagram.write(run, stack, args.diagrams)}")
+        except diagram.NoGraphviz as err:
+            print(f"\nNo diagram: {err}", file=sys.stderr)
     return 0
 
 

@@ -35,6 +35,8 @@ class ResourceType:
     token: str
     replace_on: tuple[str, ...]
     """Inputs whose change replaces the resource (the provider's ForceNew fields); ALL_INPUTS for every one."""
+    noun: str
+    """What a reader calls one, in the offline diff's counts: the deploy steps and uploads are all steps."""
 
     @property
     def short(self) -> str:
@@ -44,20 +46,20 @@ class ResourceType:
 TYPES: dict[str, ResourceType] = {
     t.token: t
     for t in (
-        ResourceType(DROPLET, ("image", "region", "sshKeys", "userData", "monitoring", "vpcUuid", "dropletAgent")),
-        ResourceType(LOAD_BALANCER, ("region", "vpcUuid", "type", "network")),
-        ResourceType(VPC, ("region", "ipRange")),
-        ResourceType(VOLUME, ("region", "name", "initialFilesystemType", "snapshotId")),
-        ResourceType(VOLUME_ATTACHMENT, ("dropletId", "volumeId")),
-        ResourceType(SSH_KEY, ("publicKey",)),
-        ResourceType(TAG, ("name",)),
-        ResourceType(CERTIFICATE, (ALL_INPUTS,)),
-        ResourceType(DNS_RECORD, ("domain", "type")),
-        ResourceType(FIREWALL, ()),
-        ResourceType(PROJECT, ()),
-        ResourceType(PROJECT_RESOURCES, ()),
-        ResourceType(COMMAND, ("triggers", "connection")),
-        ResourceType(COPY_TO_REMOTE, ("triggers", "connection")),
+        ResourceType(DROPLET, ("image", "region", "sshKeys", "userData", "monitoring", "vpcUuid", "dropletAgent"), "droplet"),
+        ResourceType(LOAD_BALANCER, ("region", "vpcUuid", "type", "network"), "load balancer"),
+        ResourceType(VPC, ("region", "ipRange"), "VPC"),
+        ResourceType(VOLUME, ("region", "name", "initialFilesystemType", "snapshotId"), "volume"),
+        ResourceType(VOLUME_ATTACHMENT, ("dropletId", "volumeId"), "volume attachment"),
+        ResourceType(SSH_KEY, ("publicKey",), "SSH key"),
+        ResourceType(TAG, ("name",), "tag"),
+        ResourceType(CERTIFICATE, (ALL_INPUTS,), "certificate"),
+        ResourceType(DNS_RECORD, ("domain", "type"), "DNS record"),
+        ResourceType(FIREWALL, (), "firewall"),
+        ResourceType(PROJECT, (), "project"),
+        ResourceType(PROJECT_RESOURCES, (), "project assignment"),
+        ResourceType(COMMAND, ("triggers", "connection"), "step"),
+        ResourceType(COPY_TO_REMOTE, ("triggers", "connection"), "step"),
     )
 }
 

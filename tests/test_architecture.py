@@ -19,19 +19,22 @@ FLOORS: dict[str, frozenset[str]] = {
     "__main__": frozenset({"model", "render", "components"}),
     "sim": frozenset({"model", "sim"}),
     "localcloud": frozenset({"model", "render", "sim", "localcloud"}),
+    "policy": frozenset(),
     "demo": frozenset(),
 }
-"""Each floor and the project packages it may import. sim and localcloud run the program from outside, by its path."""
+"""Each floor and the project packages it may import. sim and localcloud run the program from outside, by its path;
+the policy pack and the demo run alone, each in its own virtualenv."""
 PROJECT_PACKAGES = frozenset(FLOORS) | {"tests", "steps"}
 PURE = ("model", "render")
 """Floors that decide without Pulumi."""
-FLOOR_FOLDERS = ("model", "render", "components", "sim", "localcloud")
+FLOOR_FOLDERS = ("model", "render", "components", "sim", "localcloud", "policy")
 
 
 def _modules(floor: str) -> list:
+    """The floor's own modules, not those of a virtualenv Pulumi made inside it."""
     if floor == "__main__":
         return [ROOT / "__main__.py"]
-    return sorted((ROOT / floor).rglob("*.py"))
+    return sorted(p for p in (ROOT / floor).rglob("*.py") if "venv" not in p.relative_to(ROOT).parts)
 
 
 def _imports(path) -> set[str]:

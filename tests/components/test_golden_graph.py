@@ -12,13 +12,14 @@ from __future__ import annotations
 import pytest
 
 from sim.harness import run_program
+from sim.snapshot import OPTIONS
 from tests.support import golden
 
 
 def _differing(expected: dict, actual: dict) -> list[str]:
     keys = sorted(set(expected["inputs"]) | set(actual["inputs"]))
     inputs = [f"input {k}" for k in keys if expected["inputs"].get(k) != actual["inputs"].get(k)]
-    options = [f"option {k}" for k in golden.OPTIONS if expected[k] != actual[k]]
+    options = [f"option {k}" for k in OPTIONS if expected[k] != actual[k]]
     return inputs + options + (["type"] if expected["type"] != actual["type"] else [])
 
 

@@ -6,36 +6,23 @@ is meant to show writes them anew:
 
     python -m tests.support.golden            # rewrite tests/golden/*.yaml
 
-Secret inputs are kept as a SHA-256 of their value, paths inside the
-repository relative to it, so a snapshot is the same on every machine.
+A snapshot is the same on every machine: see sim/snapshot.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 import yaml
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
 from model.project import ROOT, stack_config, stack_names
-from sim.harness import Run, run_program
-from sim.inputs import walk
+from sim.harness import run_program
+from sim.snapshot import SECRETS, snapshot
 
 GOLDEN_DIR = ROOT / "tests" / "golden"
 DOMAIN = "www.example.com"
-OPTIONS = ("protect", "delete_before_replace", "ignore_changes", "replace_on_changes", "additional_secret_outputs", "aliases")
-
-# PKCS#8 PEM is deterministic (OpenSSH's format carries a random check number),
-# so the deploy key, and every input that holds it, is the same in every run.
-DEPLOY_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32, 64))).private_bytes(
-    Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
-).decode()
-SECRETS = {"dbPassword": "golden-db-password", "secretKey": "golden-secret-key-0123456789" + "0" * 30, "sshPrivateKey": DEPLOY_KEY}
 
 
 def cases() -> dict[str, tuple[str, dict[str, Any]]]:
@@ -45,33 +32,6 @@ def cases() -> dict[str, tuple[str, dict[str, Any]]]:
         out[stack] = (stack, stack_config(stack))
         out[f"{stack}-domain"] = (stack, {**stack_config(stack), "domain": DOMAIN})
     return out
-
-
-def _secret_digest(value: Any) -> dict[str, str]:
-    return {"secret-sha256": hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()}
-
-
-def _relative(value: Any) -> Any:
-    if isinstance(value, str) and str(ROOT) in value:
-        return value.replace(str(ROOT), "<repository>")
-    return value
-
-
-def _normal(value: Any) -> Any:
-    """Secrets as digests, repository paths relative, numbers as the engine sends them."""
-    return walk(value, _relative, secret=_secret_digest)
-
-
-def snapshot(run: Run) -> dict[str, Any]:
-    """The graph as a deployed stack sees it, keyed by URN."""
-    graph = {}
-    for r in sorted(run.resources, key=lambda r: r.urn):
-        entry: dict[str, Any] = {"type": r.type, "inputs": _normal(r.inputs)}
-        for option in OPTIONS:
-            value = getattr(r, option)
-            entry[option] = list(value) if isinstance(value, tuple) else value
-        graph[r.urn] = entry
-    return graph
 
 
 def graph_of(name: str) -> dict[str, Any]:
