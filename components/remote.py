@@ -71,8 +71,13 @@ def step(
     stdin: pulumi.Input[str] | None = None,
     secret: bool = False,
     log_stdout: bool = True,
+    undo: pulumi.Input[str] | None = None,
 ) -> remote.Command:
-    """One remote step; `secret` when stdin holds a secret, `log_stdout` False when stdout is data."""
+    """One remote step; `secret` when stdin holds a secret, `log_stdout` False when stdout is data.
+
+    `undo` runs when the step leaves the program, and before a replacement
+    runs it again, so an undo never follows its own redo.
+    """
     if secret:
         logging = remote.Logging.NONE
     else:
@@ -81,6 +86,7 @@ def step(
         resource_name,
         connection=conn,
         create=create,
+        delete=undo,
         stdin=stdin,
         add_previous_output_in_env=False,
         logging=logging,
@@ -88,5 +94,6 @@ def step(
             parent=parent,
             depends_on=list(after),
             additional_secret_outputs=["stdout", "stderr"] if secret else None,
+            delete_before_replace=undo is not None,
         ),
     )

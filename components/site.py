@@ -108,19 +108,19 @@ class Site(pulumi.ComponentResource):
         self.app = AppTier("app", AppTierArgs(
             cfg.app, carrying(Role.APP), release, env_file, secrets.secret_key, self.db.setup,
         ), child)
+        records = declare_a_records(cfg.domain, public_ips, self) if cfg.domain else []
         self.web = WebTier("web", WebTierArgs(
             nodes=web_nodes,
             app_nodes=carrying(Role.APP),
             app_activations=self.app.activations,
             static_archive=self.app.static_archive,
+            tls_domain=cfg.domain if cfg.domain and not cfg.load_balancer else None,
+            names=records,
         ), child)
-
-        if cfg.domain:
-            declare_a_records(cfg.domain, public_ips, self)
-            scheme = "https" if self.load_balancer else "http"
-            self.url = pulumi.Output.from_input(f"{scheme}://{cfg.domain}/")
-        else:
-            self.url = self.public_ip.apply(lambda ip: f"http://{ip}/")
+        self.url = (
+            pulumi.Output.from_input(f"https://{cfg.domain}/") if cfg.domain
+            else self.public_ip.apply(lambda ip: f"http://{ip}/")
+        )
         self.private_ips = pulumi.Output.all(**{g: grp.private_ips for g, grp in self.groups.items()})
         self._project(cfg.stack, nodes, child)
         self.register_outputs({"url": self.url, "publicIp": self.public_ip, "privateIps": self.private_ips})

@@ -1,4 +1,4 @@
-"""What belongs to the web role across its nodes: static files and the upstreams of every app node."""
+"""What belongs to the web role across its nodes: static files, the upstreams of every app node, and HTTPS where they are the public entry."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ class WebTierArgs:
     app_activations: Sequence[pulumi.Resource]
     """The upstreams are written once every app node runs the release."""
     static_archive: pulumi.Output[str]
+    tls_domain: str | None
+    """Set when these nodes are the site's public entry for a domain: each serves HTTPS itself."""
+    names: Sequence[pulumi.Resource]
+    """The site's DNS records: a certificate is asked for only once the name points here."""
 
 
 class WebTier(pulumi.ComponentResource):
@@ -38,4 +42,9 @@ class WebTier(pulumi.ComponentResource):
                 remote.step_line("web-upstream.sh", {"UPSTREAMS": self.upstreams}),
                 self, after=[h.ready, *args.app_activations],
             )
+            if args.tls_domain:
+                remote.step(
+                    f"{h.node.name}-tls", h.connection, remote.step_line("web-tls.sh", {"DOMAIN": args.tls_domain}),
+                    self, after=[h.ready, *args.names], undo=remote.step_line("web-tls.sh", {"DISABLE": "1"}),
+                )
         self.register_outputs({"upstreams": self.upstreams})

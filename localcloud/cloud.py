@@ -23,7 +23,7 @@ from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
-from localcloud import balancer, firewall, ssh, volume
+from localcloud import balancer, certificate, firewall, ssh, volume
 from localcloud.image import Image
 from localcloud.machine import MachineSpec, MachineState, is_running, load_state, start, teardown
 from localcloud.network import Network, create_network, teardown_network, veth_name
@@ -65,7 +65,7 @@ from sim.resources import (
     vpc_outputs,
 )
 
-RECORDED_ONLY = (SSH_KEY, TAG, CERTIFICATE, DNS_RECORD, PROJECT, PROJECT_RESOURCES)
+RECORDED_ONLY = (SSH_KEY, TAG, CERTIFICATE, PROJECT, PROJECT_RESOURCES)
 COMMAND_RUN_INPUTS = ("create", "update", "stdin", "environment")
 """A change of any other Command input (logging, delete...) is recorded without running anything."""
 
@@ -137,6 +137,25 @@ class RecordedStandIn(StandIn):
         if decision.action in (Action.KEPT, Action.UPDATED) and previous is not None:
             return Outcome(previous.id, previous.outputs, {})
         return Outcome(self.fresh_id(args), outputs_from_inputs(args.typ, dict(args.inputs)), {})
+
+
+class DnsRecordStandIn(RecordedStandIn):
+    """An A record is recorded; when it names one of the stack's machines, that machine gets its certificate."""
+
+    def create(self, args: MockResourceArgs, decision: Decision, previous: Record | None) -> Outcome:
+        outcome = super().create(args, decision, previous)
+        inputs = args.inputs
+        if inputs.get("type") == "A":
+            with self.cloud.lock:
+                droplet = next(
+                    (r for r in self.cloud.state.of_type(DROPLET)
+                     if str(IPv4Interface(r.local["address"]).ip) == str(inputs.get("value"))),
+                    None,
+                )
+            machine = _running(droplet) if droplet is not None else None
+            if machine is not None:
+                certificate.issue(machine, certificate.fqdn(str(inputs["domain"]), str(inputs.get("name") or "@")))
+        return outcome
 
 
 class VpcStandIn(StandIn):
@@ -385,6 +404,7 @@ class LocalCloud(Mocks):
             FIREWALL: FirewallStandIn(self),
             COMMAND: CommandStandIn(self),
             COPY_TO_REMOTE: CopyToRemoteStandIn(self),
+            DNS_RECORD: DnsRecordStandIn(self),
             **dict.fromkeys(RECORDED_ONLY, recorded),
         }
 

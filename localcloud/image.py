@@ -60,6 +60,7 @@ BASE_PACKAGES: tuple[str, ...] = (
 )
 REPO_PACKAGES: tuple[str, ...] = (
     "nginx-light",
+    "certbot",
     "memcached",
     "postgresql-15",
     "postgresql-common",

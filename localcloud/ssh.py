@@ -88,7 +88,9 @@ def _client_files(conn: Connection) -> Iterator[Path]:
         _write_private(Path(directory) / "id", conn.private_key.strip() + "\n")
         if conn.host_key:
             key_type, key = conn.host_key.split()[:2]
-            _write_private(Path(directory) / "known_hosts", f"[{conn.host}]:{conn.port} {key_type} {key}\n")
+            # known_hosts names a host on the default port plainly, and any other as [host]:port.
+            name = conn.host if conn.port == 22 else f"[{conn.host}]:{conn.port}"
+            _write_private(Path(directory) / "known_hosts", f"{name} {key_type} {key}\n")
         yield Path(directory)
 
 

@@ -189,6 +189,14 @@ def parse_config(raw: Mapping[str, object], stack: str, deploy_key: str | None =
         raise ConfigError(
             "loadBalancer", False, f"the {layout.name} layout always has a load balancer; use split for one without"
         )
+    domain = _domain(raw)
+    if domain and not load_balancer and public > 1:
+        raise ConfigError(
+            "loadBalancer", False,
+            f"true with a domain and {public} web nodes: each node would ask Let's Encrypt for the same name, "
+            "and only the one the A record happens to point at would get it; the load balancer holds the "
+            "certificate instead",
+        )
     vpc_cidr = _vpc_cidr(raw)
     _check_room(groups, vpc_cidr, load_balancer)
     return SiteConfig(
@@ -201,7 +209,7 @@ def parse_config(raw: Mapping[str, object], stack: str, deploy_key: str | None =
         vpc_cidr=vpc_cidr,
         admin_cidrs=_admin_cidrs(raw),
         ssh_public_keys=_ssh_keys(raw, deploy_key),
-        domain=_domain(raw),
+        domain=domain,
         load_balancer=load_balancer,
         app=_app(raw),
     )

@@ -27,6 +27,7 @@ STEPS: tuple[str, ...] = (
     "app-activate.sh",
     "web-upstream.sh",
     "web-static.sh",
+    "web-tls.sh",
 )
 INSTALLED_MARK = ".django-tiers-installed"
 

@@ -12,7 +12,7 @@ from sim.cloud import SimCloud
 from sim.harness import Registration, Run, run_program
 from sim.inputs import reveal
 from sim.keys import host_key_of, new_deploy_key
-from sim.resources import COMMAND, COPY_TO_REMOTE, DROPLET, FIREWALL
+from sim.resources import COMMAND, COPY_TO_REMOTE, DNS_RECORD, DROPLET, FIREWALL
 
 DEPLOY_KEY, _ = new_deploy_key()
 CANARY = {"dbPassword": "canary-db-51e0aa", "secretKey": "canary-key-" + "q" * 45, "sshPrivateKey": DEPLOY_KEY}
@@ -93,3 +93,25 @@ def test_nodes_reach_out_only_for_dns_time_packages_and_inside_the_vpc(stack):
         ("tcp", "1-65535", vpc), ("udp", "1-65535", vpc),
         ("icmp", None, anywhere),
     }
+
+
+@pytest.mark.parametrize("stack", ["onebox", "dbsplit", "split"])
+def test_a_domain_without_a_load_balancer_is_served_over_https_by_the_web_node(stack):
+    result = run({**stack_config(stack), "domain": "www.example.com"}, stack)
+    tls = [s for s in result.of_type(COMMAND) if s.name.endswith("-tls")]
+    web = [d for d in result.of_type(DROPLET) if any(t.endswith("-web") for t in d.inputs["tags"])]
+    assert [s.name for s in tls] == [f"{d.name}-tls" for d in web]
+    (step,) = tls
+    assert "DOMAIN=www.example.com" in step.inputs["create"] and "certbot" in step.inputs["create"]
+    assert "DISABLE=1" in step.inputs["delete"], "leaving the program (a load balancer takes over) turns HTTPS off"
+    assert step.delete_before_replace, "an undo must never follow its own redo"
+    record = result.of_type(DNS_RECORD)[0]
+    assert record.urn in step.dependencies, "a certificate is asked for only once the name points at the node"
+    assert result.outputs["siteUrl"] == "https://www.example.com/"
+
+
+@pytest.mark.parametrize("config", [stack_config("pool"), {**stack_config("pool"), "domain": "www.example.com"},
+                                    stack_config("onebox")])
+def test_no_node_asks_for_a_certificate_where_it_is_not_the_https_entry(config):
+    result = run(config, "s")
+    assert not [s for s in result.of_type(COMMAND) if s.name.endswith("-tls")]

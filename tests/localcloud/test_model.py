@@ -140,3 +140,14 @@ def test_mounts_under_sees_nothing_below_a_fresh_dir(tmp_path: Path) -> None:
     assert mounts_under(tmp_path) == []
     below_proc = mounts_under(Path("/proc"))
     assert below_proc[-1] == Path("/proc"), "deepest first, the mount itself last"
+
+
+def test_every_package_a_node_asks_for_is_in_the_local_repo(render_layout, render_topology) -> None:
+    """A package missing from the repo would make cloud-init fail on a local machine only."""
+    from localcloud.image import BASE_PACKAGES, REPO_PACKAGES
+    from render.userdata import user_data
+
+    topology = render_topology(render_layout)
+    for node in topology.nodes:
+        wanted = set(user_data(node, topology)["packages"])
+        assert wanted <= set(REPO_PACKAGES) | set(BASE_PACKAGES), (node.name, wanted - set(REPO_PACKAGES))

@@ -246,3 +246,14 @@ def test_cli_refuses_without_root(monkeypatch: pytest.MonkeyPatch, capsys: pytes
     monkeypatch.setattr(os, "geteuid", lambda: 1000)
     assert main(["up", "onebox"]) == 2
     assert capsys.readouterr().err.strip() == ROOT_MESSAGE
+
+
+@pytest.mark.parametrize("port, name", [(22, "10.0.0.2"), (2222, "[10.0.0.2]:2222")])
+def test_a_pinned_host_key_is_named_as_ssh_looks_it_up(port: int, name: str) -> None:
+    from localcloud import ssh
+
+    conn = ssh.Connection("10.0.0.2", "deploy", port, "key", 3, 5, "ssh-ed25519 AAAAKEY root@db-1")
+    with ssh._client_files(conn) as files:
+        assert (files / "known_hosts").read_text() == f"{name} ssh-ed25519 AAAAKEY\n"
+        argv = ssh._ssh_argv(conn, files)
+    assert "StrictHostKeyChecking=yes" in argv and "HostKeyAlgorithms=ssh-ed25519" in argv

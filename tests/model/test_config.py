@@ -94,6 +94,11 @@ CASES = [
     ("vpc over a reserved range", bad(vpcCidr="10.244.0.0/16"), "vpcCidr", "10.244.0.0/16", "10.244.0.0/16"),
     ("closed region", bad(region="nyc2"), "region", "nyc2", "nyc3"),
     (
+        "a domain on two web nodes without a load balancer",
+        bad(layout="split", domain="www.example.com", loadBalancer=False, tiers={"web": {"count": 2}}),
+        "loadBalancer", "False", "the load balancer holds the certificate",
+    ),
+    (
         "300 app nodes in a /24",
         bad(layout="split", vpcCidr="10.10.0.0/24", tiers={"app": {"count": 300}}),
         "tiers.app.count", "300", "at most 250",
