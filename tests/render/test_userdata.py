@@ -236,6 +236,36 @@ def test_app_unit_binds_where_topology_says(render_layout: str, render_topology:
         assert any(paths.RELEASES_DIR in cmd for cmd in doc["runcmd"] if isinstance(cmd, list))
 
 
+def _made_dirs(runcmd: list[object]) -> dict[str, tuple[str, str]]:
+    """{directory: (owner, mode)} of every `install -d` the commands run."""
+    made = {}
+    for cmd in runcmd:
+        if isinstance(cmd, list) and cmd[:2] == ["install", "-d"]:
+            words, options = list(cmd[2:]), {}
+            while words[0] in ("-o", "-g", "-m"):
+                option, value = words.pop(0), words.pop(0)
+                options[option] = value
+            for path in words:
+                made[path] = (options.get("-o", "root"), options["-m"])
+    return made
+
+
+def test_app_node_gives_the_app_user_only_its_media(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
+    for node in topology.nodes_with("app"):
+        doc = user_data(node, topology)
+        made = _made_dirs(doc["runcmd"])
+        assert made[paths.APP_ROOT] == made[paths.RELEASES_DIR] == ("root", "0755")
+        assert made[paths.STATE_DIR] == ("root", "0700")
+        assert made[paths.UPLOAD_DIR] == (paths.ADMIN_USER, "0700")
+        assert made[paths.BUILD_DIR] == (paths.BUILD_USER, "0700")
+        assert [path for path, (owner, _) in made.items() if owner == paths.APP_USER] == [paths.MEDIA_ROOT]
+        assert paths.ACTIVATION_STATE_FILE.startswith(paths.STATE_DIR + "/")
+        builder = [u for u in doc["users"] if u["name"] == paths.BUILD_USER]
+        assert builder and builder[0]["system"] and builder[0]["shell"] == "/usr/sbin/nologin"
+        assert paths.BUILD_USER != paths.APP_USER
+
+
 def test_binds_differ_between_layouts(render_topology: Build) -> None:
     onebox, split = render_topology("onebox"), render_topology("split")
     box_unit = rendered_files(onebox.nodes[0], onebox)[APP_UNIT_PATH]
