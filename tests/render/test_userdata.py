@@ -197,6 +197,9 @@ def test_web_files_are_deferred_and_default_site_removed(render_layout: str, ren
     assert f"alias {paths.STATIC_ROOT}/;" in site and f"alias {paths.MEDIA_ROOT}/;" in site
     assert f"access_log {STATIC_ACCESS_LOG};" in site
     assert "proxy_pass http://django_app;" in site
+    assert "\n    server_tokens off;\n" in site[site.index("server {"):]
+    media = site[site.index("location /media/ {"):]
+    assert "add_header X-Content-Type-Options nosniff always;" in media[: media.index("}")]
     for header in ("Host $host", "X-Forwarded-For $proxy_add_x_forwarded_for", "X-Forwarded-Proto"):
         assert f"proxy_set_header {header}" in site
     upstream = rendered_files(node, topology)[paths.NGINX_UPSTREAM_FILE]
