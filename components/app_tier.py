@@ -43,7 +43,7 @@ class AppTier(pulumi.ComponentResource):
         super().__init__("django-tiers:app_tier:AppTier", name, None, opts)
         app, release, nodes = args.app, args.release, args.nodes
         release_env = {"RELEASE": release.name}
-        uploaded = f"{paths.UPLOAD_DIR}/django-tiers-{release.name}.tar.gz"
+        uploaded = f"{paths.UPLOAD_DIR}/{release.name}.tar.gz"
         env_digest = pulumi.Output.unsecret(pulumi.Output.all(args.digest_key, args.env_file).apply(
             lambda values: hmac.new(values[0].encode(), values[1].encode(), "sha256").hexdigest()
         ))

@@ -14,6 +14,7 @@ with PyYAML. A write_files entry names the template of its content
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import PurePosixPath
 from typing import Any
 
 import yaml
@@ -29,6 +30,8 @@ FILE_DIR = "cloud-init/files"
 BASE_FRAGMENT = "base"
 
 SYSTEMD_UNIT_DIR = "/etc/systemd/system"
+RUNTIME_DIR = "/run"
+"""Where systemd makes a unit's RuntimeDirectory=."""
 NGINX_SITE_FILE = "/etc/nginx/conf.d/django-tiers.conf"
 STATIC_ACCESS_LOG = "/var/log/nginx/django-tiers-static.log"
 MEMCACHED_DROPIN = f"{SYSTEMD_UNIT_DIR}/memcached.service.d/django-tiers.conf"
@@ -88,6 +91,7 @@ def _context(node: Node, topology: Topology) -> dict[str, Any]:
         "node_env_before": [ROLE_SERVICES[r] for r, b in bind.items() if b == Bind.PRIVATE],
         "unit_dir": SYSTEMD_UNIT_DIR,
         "node_env_script": paths.NODE_ENV_SCRIPT,
+        "node_env_dir": str(PurePosixPath(paths.NODE_ENV_FILE).parent.relative_to(RUNTIME_DIR)),
         "pgdata_script": paths.PGDATA_SCRIPT,
         "nginx_site": NGINX_SITE_FILE,
         "static_access_log": STATIC_ACCESS_LOG,

@@ -60,6 +60,7 @@ TOOLS = ("systemd-nspawn", "nsenter", "ip", "nft", "haproxy", "ssh", "curl", "mo
 MOVE_STACK = "lctmove"
 POOL_STACK = "lctpool"
 STAGING_STACK = "lctstage"
+STAGING_DOMAIN = "www.example.test"
 SHARED_KEY, SHARED_PUBLIC = new_deploy_key()
 """One deploy key for the pool and a staging stack beside it, registered in the account by hand beforehand."""
 POOL_SETS = ("tiers.web.count=2", "tiers.app.count=2")
@@ -279,17 +280,29 @@ def test_pool_firewalls_hold(pool: UpResult, timed: Callable[[str], None]) -> No
 
 
 def test_a_staging_stack_shares_the_account_and_the_key(pool: UpResult, timed: Callable[[str], None]) -> None:
+    """Beside the pool, a onebox with a domain: its node gets a certificate and serves HTTPS itself."""
     try:
-        staging = _up(STAGING_STACK, stack_config("onebox"), deploy_key=SHARED_KEY)
+        staging = _up(STAGING_STACK, {**stack_config("onebox"), "domain": STAGING_DOMAIN}, deploy_key=SHARED_KEY)
         timed("up staging beside the pool")
-        assert staging.url != pool.url
-        for result in (staging, pool):
-            _wait_healthy(result.url)
-            page = fetch(result.url)
-            assert page.status == 200 and _visits(page) >= 1, result.stack
+        assert staging.url == f"https://{STAGING_DOMAIN}/"
+        _wait_healthy(pool.url)
+        assert fetch(pool.url).status == 200
         served_by = {SERVED_BY.search(fetch(pool.url).body).group(1) for _ in range(6)}
         assert served_by <= {"app-1", "app-2"}, f"the pool's entry reaches only the pool: {served_by}"
-        assert SERVED_BY.search(fetch(staging.url).body).group(1) == "box-1"
+        (box,) = staging.nodes
+        plain = fetch(f"http://{box.address}/")
+        assert plain.status == 301 and plain.headers["location"] == f"https://{STAGING_DOMAIN}/", plain
+        secure = fetch(f"https://{STAGING_DOMAIN}/", resolve=f"{STAGING_DOMAIN}:443:{box.address}")
+        assert secure.status == 200 and _visits(secure) >= 1, secure.body[:300]
+        assert secure.headers["strict-transport-security"].startswith("max-age="), secure.headers
+        assert SERVED_BY.search(secure.body).group(1) == "box-1"
+        machine = _machines(staging)["box-1"]
+        assert run_in(machine, ["nginx", "-t"], check=False).returncode == 0
+        ports = ports_from_netns(INTERNET_NETNS, [f"{box.address}:{p}" for p in (80, 443, 22, APP_PORT, 5432, 11211)])
+        assert ports == {
+            f"{box.address}:80": "open", f"{box.address}:443": "open", f"{box.address}:22": FIREWALLED,
+            f"{box.address}:{APP_PORT}": FIREWALLED, f"{box.address}:5432": FIREWALLED, f"{box.address}:11211": FIREWALLED,
+        }, "what the firewall opens is what listens"
         timed("checks")
     finally:
         down(STAGING_STACK, purge=True, say=lambda line: None)

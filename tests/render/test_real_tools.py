@@ -62,9 +62,8 @@ def _under(root: Path, text: str) -> str:
     return text.replace("/etc/nginx/", f"{root}/etc/nginx/").replace("/var/log/nginx/", f"{root}/var/log/nginx/")
 
 
-def nginx_test(files: dict[str, str], root: Path) -> subprocess.CompletedProcess[str]:
-    """nginx -t on the node's nginx files inside an http block shaped like Debian's nginx.conf."""
-    nginx = need("nginx")
+def nginx_tree(files: dict[str, str], root: Path) -> Path:
+    """The node's nginx files under `root`, inside an http block shaped like Debian's nginx.conf; its path."""
     for path, content in files.items():
         target = root / path.lstrip("/")
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -83,7 +82,14 @@ def nginx_test(files: dict[str, str], root: Path) -> subprocess.CompletedProcess
         f"    include {root}/etc/nginx/conf.d/*.conf;\n"
         "}\n"
     )
-    return _run(nginx, "-t", "-q", "-p", str(root), "-c", str(root / "nginx.conf"), "-e", str(root / "error.log"))
+    return root / "nginx.conf"
+
+
+def nginx_test(files: dict[str, str], root: Path) -> subprocess.CompletedProcess[str]:
+    """nginx -t on the tree nginx_tree writes."""
+    nginx = need("nginx")
+    config = nginx_tree(files, root)
+    return _run(nginx, "-t", "-q", "-p", str(root), "-c", str(config), "-e", str(root / "error.log"))
 
 
 # systemd ---------------------------------------------------------------------

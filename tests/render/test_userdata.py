@@ -188,19 +188,26 @@ def test_web_files_are_deferred_and_default_site_removed(render_layout: str, ren
     node = _node(topology, "web")
     doc = user_data(node, topology)
     nginx_entries = [e for e in doc["write_files"] if e["path"].startswith("/etc/nginx/")]
-    assert {e["path"] for e in nginx_entries} == {NGINX_SITE_FILE, paths.NGINX_UPSTREAM_FILE}
+    assert {e["path"] for e in nginx_entries} == {
+        NGINX_SITE_FILE, paths.NGINX_UPSTREAM_FILE, paths.NGINX_SERVER_FILE, paths.NGINX_PORT80_FILE,
+    }
     assert all(e.get("defer") is True for e in nginx_entries)
     assert not any(e.get("defer") for e in doc["write_files"] if not e["path"].startswith("/etc/nginx/"))
     assert "nginx-light" in doc["packages"]
     assert ["rm", "-f", "/etc/nginx/sites-enabled/default"] in doc["runcmd"]
-    site = rendered_files(node, topology)[NGINX_SITE_FILE]
+    files = rendered_files(node, topology)
+    site, server = files[NGINX_SITE_FILE], files[paths.NGINX_SERVER_FILE]
     assert f"include {paths.NGINX_UPSTREAM_FILE};" in site
-    assert "listen 80 default_server;" in site
-    assert f"alias {paths.STATIC_ROOT}/;" in site and f"alias {paths.MEDIA_ROOT}/;" in site
-    assert f"access_log {STATIC_ACCESS_LOG};" in site
-    assert "proxy_pass http://django_app;" in site
+    assert "listen 80 default_server;" in site and f"include {paths.NGINX_PORT80_FILE};" in site
+    assert files[paths.NGINX_PORT80_FILE].strip().endswith(f"include {paths.NGINX_SERVER_FILE};")
+    assert f"alias {paths.STATIC_ROOT}/;" in server and f"alias {paths.MEDIA_ROOT}/;" in server
+    assert f"access_log {STATIC_ACCESS_LOG};" in server
+    assert "proxy_pass http://django_app;" in server
+    assert "\nserver_tokens off;\n" in site[: site.index("server {")], "no server block of the site tells its version"
+    media = server[server.index("location /media/ {"):]
+    assert "add_header X-Content-Type-Options nosniff always;" in media[: media.index("}")]
     for header in ("Host $host", "X-Forwarded-For $proxy_add_x_forwarded_for", "X-Forwarded-Proto"):
-        assert f"proxy_set_header {header}" in site
+        assert f"proxy_set_header {header}" in server
     upstream = rendered_files(node, topology)[paths.NGINX_UPSTREAM_FILE]
     assert re.search(r"upstream django_app \{\s*server 127\.0\.0\.1:8000;\s*\}", upstream)
 
@@ -236,6 +243,36 @@ def test_app_unit_binds_where_topology_says(render_layout: str, render_topology:
         assert any(u["name"] == paths.APP_USER and u["system"] for u in doc["users"])
         assert {"python3", "python3-venv", "python3-dev"} <= set(doc["packages"])
         assert any(paths.RELEASES_DIR in cmd for cmd in doc["runcmd"] if isinstance(cmd, list))
+
+
+def _made_dirs(runcmd: list[object]) -> dict[str, tuple[str, str]]:
+    """{directory: (owner, mode)} of every `install -d` the commands run."""
+    made = {}
+    for cmd in runcmd:
+        if isinstance(cmd, list) and cmd[:2] == ["install", "-d"]:
+            words, options = list(cmd[2:]), {}
+            while words[0] in ("-o", "-g", "-m"):
+                option, value = words.pop(0), words.pop(0)
+                options[option] = value
+            for path in words:
+                made[path] = (options.get("-o", "root"), options["-m"])
+    return made
+
+
+def test_app_node_gives_the_app_user_only_its_media(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
+    for node in topology.nodes_with("app"):
+        doc = user_data(node, topology)
+        made = _made_dirs(doc["runcmd"])
+        assert made[paths.APP_ROOT] == made[paths.RELEASES_DIR] == ("root", "0755")
+        assert made[paths.STATE_DIR] == ("root", "0700")
+        assert made[paths.UPLOAD_DIR] == (paths.ADMIN_USER, "0700")
+        assert made[paths.BUILD_DIR] == (paths.BUILD_USER, "0700")
+        assert [path for path, (owner, _) in made.items() if owner == paths.APP_USER] == [paths.MEDIA_ROOT]
+        assert paths.ACTIVATION_STATE_FILE.startswith(paths.STATE_DIR + "/")
+        builder = [u for u in doc["users"] if u["name"] == paths.BUILD_USER]
+        assert builder and builder[0]["system"] and builder[0]["shell"] == "/usr/sbin/nologin"
+        assert paths.BUILD_USER != paths.APP_USER
 
 
 def test_binds_differ_between_layouts(render_topology: Build) -> None:
@@ -324,6 +361,8 @@ def test_every_template_is_used(render_topology: Build) -> None:
             for role in ("base", *node.roles):
                 text = (TEMPLATE_ROOT / "roles" / f"{role}.yaml.j2").read_text()
                 used.update(re.findall(r"template: (\S+)", text))
+    for step in (ROOT / "steps").glob("*.j2"):
+        used.update(re.findall(r'{% include "cloud-init/files/(\S+)"', step.read_text()))
     on_disk = {p.name for p in (TEMPLATE_ROOT / "files").iterdir()}
     assert used == on_disk
     assert {p.name for p in (TEMPLATE_ROOT / "roles").iterdir()} == {

@@ -36,6 +36,7 @@ from tests.support.services import (
     PostgresCluster,
     ServiceCtlConfig,
     free_port,
+    private_dir,
     read_env_file,
     require_tool,
     run_env,
@@ -48,6 +49,8 @@ DEMO = ROOT / "demo"
 SITE_HOST = "demo.example.test"
 RUN_AS = "nobody"
 APP_GROUP = "nogroup"
+BUILD_AS = "daemon"
+"""An unprivileged account of this machine other than RUN_AS, standing in for the nodes' build user."""
 NGINX_CONF = """\
 worker_processes 1;
 pid {root}/nginx.pid;
@@ -147,6 +150,7 @@ def deployment(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFacto
     shutil.chown(run_dir, RUN_AS)
     for directory in ("releases", "etc", "nginx", "srv"):
         (root / directory).mkdir()
+    build_dir = private_dir(root / "build", BUILD_AS)
     archive = release_archive(DEMO)
     release = hashlib.sha256(archive).hexdigest()[:16]
     (root / "releases" / f"{release}.tar.gz").write_bytes(archive)
@@ -162,6 +166,8 @@ def deployment(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFacto
         "NGINX_UPSTREAM_FILE": str(root / "nginx" / "django-tiers" / "upstream.conf"),
         "NGINX_CONF": str(nginx.config),
         "RUN_AS": RUN_AS,
+        "BUILD_USER": BUILD_AS,
+        "BUILD_DIR": str(build_dir),
         "APP_GROUP": APP_GROUP,
         "PYTHON": "/usr/bin/python3",
         "RELEASE": release,

@@ -42,6 +42,8 @@ def test_strict_mode_and_no_template_left(rendered: dict[str, Path], name: str) 
     ("name", "variable", "value"),
     [
         ("app-release.sh", "RELEASES_DIR", paths.RELEASES_DIR),
+        ("app-release.sh", "BUILD_USER", paths.BUILD_USER),
+        ("app-release.sh", "BUILD_DIR", paths.BUILD_DIR),
         ("app-env.sh", "APP_ENV_FILE", paths.APP_ENV_FILE),
         ("app-env.sh", "APP_GROUP", paths.APP_USER),
         ("migrate.sh", "RUN_AS", paths.APP_USER),

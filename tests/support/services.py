@@ -87,6 +87,13 @@ def shared_tempdir(prefix: str) -> Path:
     return path
 
 
+def private_dir(path: Path, owner: str) -> Path:
+    """A directory only `owner` may enter, as the nodes give a system user."""
+    path.mkdir(mode=0o700)
+    shutil.chown(path, owner)
+    return path
+
+
 @dataclass
 class PostgresCluster:
     """A PostgreSQL 15 cluster with a password-protected superuser, on loopback."""
