@@ -7,9 +7,11 @@ more memcached servers; the project's pytest suite starts real ones.
 import json
 import socket
 import unittest
+from unittest import mock
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import OperationalError, connections
 from django.test import TestCase, override_settings
 from pymemcache.client.base import Client as MemcacheClient
 
@@ -80,11 +82,21 @@ class HealthTests(TestCase):
         response = self.client.get(HEALTH_PATH, HTTP_HOST=FOREIGN_HOST)
         self.assertEqual(response.status_code, 200)
         self.assertEqual(response["Content-Type"], "application/json")
-        report = json.loads(response.content)
-        self.assertEqual(report["database"], "ok")
-        self.assertEqual(report["cache"], "ok")
+        self.assertEqual(json.loads(response.content), {"status": "ok"})
 
-    def test_cache_down_is_reported_but_healthy(self) -> None:
+    def test_database_outage_is_an_error_whose_details_only_the_log_sees(self) -> None:
+        outage = OperationalError('connection to server at "10.10.1.5", port 5432 failed: Connection refused')
+        with (
+            mock.patch.object(connections["default"], "cursor", side_effect=outage),
+            self.assertLogs("counter.health", "ERROR") as logged,
+        ):
+            response = self.client.get(HEALTH_PATH, HTTP_HOST=FOREIGN_HOST)
+        self.assertEqual(response.status_code, 503)
+        self.assertEqual(json.loads(response.content), {"status": "error"})
+        self.assertIn("OperationalError", logged.output[0])
+        self.assertIn("10.10.1.5", logged.output[0])
+
+    def test_cache_down_keeps_the_node_healthy(self) -> None:
         dead = {
             "default": {
                 "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
@@ -96,9 +108,23 @@ class HealthTests(TestCase):
             health = self.client.get(HEALTH_PATH, HTTP_HOST=FOREIGN_HOST)
             page = self.client.get("/", HTTP_HOST=settings.ALLOWED_HOSTS[0])
         self.assertEqual(health.status_code, 200)
-        self.assertTrue(json.loads(health.content)["cache"].startswith("error"))
+        self.assertEqual(json.loads(health.content), {"status": "ok"})
         self.assertEqual(page.status_code, 200)
         self.assertEqual(page["X-Cache"], "miss")
+
+    @needs_memcached
+    def test_writes_nothing_to_the_cache(self) -> None:
+        before = _sets()
+        for _ in range(3):
+            self.assertEqual(self.client.get(HEALTH_PATH, HTTP_HOST=FOREIGN_HOST).status_code, 200)
+        self.assertEqual(_sets(), before)
+
+
+def _sets() -> int:
+    """How many times every memcached server was written to."""
+    return sum(
+        int(MemcacheClient(_host_port(location)).stats()[b"cmd_set"]) for location in settings.CACHE_LOCATIONS
+    )
 
 
 def _host_port(location: str) -> tuple[str, int]:

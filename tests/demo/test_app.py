@@ -2,7 +2,8 @@
 
 Its own Django tests run under Django's test runner in a subprocess (the
 settings module is process-global), then the project is served by gunicorn
-and probed over HTTP, including with a database that cannot be reached.
+and probed over HTTP, including with a database that cannot be reached, and
+Django's deployment checks read it with the environment a domain stack writes.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from model.config import DEFAULT_APP, AppSpec
 from model.paths import HEALTH_PATH
 from model.project import ROOT
+from render.app_env import render_app_env
 from tests.support.services import PostgresCluster, free_port, missing, run_env, wait_for_port
 
 DEMO = ROOT / "demo"
@@ -58,12 +62,12 @@ def _get(url: str, host: str) -> tuple[int, dict[str, str], bytes]:
 def gunicorn_factory(django_python: str) -> Iterator:
     started: list[subprocess.Popen[bytes]] = []
 
-    def start(env: dict[str, str]) -> str:
+    def start(env: dict[str, str], log: Path | None = None) -> str:
         port = free_port()
         process = subprocess.Popen(
             [django_python, "-m", "gunicorn", "--bind", f"127.0.0.1:{port}", "--workers", "1",
              "demo_site.wsgi:application"],
-            cwd=DEMO, env=env,
+            cwd=DEMO, env=env, stderr=log.open("w") if log else None,
         )
         started.append(process)
         wait_for_port(port)
@@ -90,7 +94,7 @@ def test_django_suite_against_real_services(django_python: str, postgres: Postgr
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert "skipped" not in result.stderr, result.stderr[-4000:]
-    assert "Ran 8 tests" in result.stderr
+    assert "Ran 10 tests" in result.stderr
     assert time.monotonic() - started < 120
 
 
@@ -112,15 +116,39 @@ def test_served_by_gunicorn(django_python: str, postgres: PostgresCluster, memca
     status, headers, body = _get(f"{base}{HEALTH_PATH}", "10.20.30.40")
     assert status == 200
     assert headers["Content-Type"] == "application/json"
-    assert json.loads(body) == {"database": "ok", "cache": "ok"}
+    assert json.loads(body) == {"status": "ok"}
     assert _get(f"{base}/", "10.20.30.40")[0] == 400
 
 
-def test_health_fails_when_the_database_is_unreachable(postgres: PostgresCluster, gunicorn_factory) -> None:
-    env = _demo_env(f"postgres://app:pw@127.0.0.1:{free_port()}/nowhere", "")
-    base = gunicorn_factory(env)
+def test_an_outage_tells_the_outside_nothing_but_error(gunicorn_factory, tmp_path: Path) -> None:
+    """The body a visitor gets has no address and no exception text; the log has both."""
+    port = free_port()
+    env = _demo_env(f"postgres://app:pw@127.0.0.1:{port}/nowhere", "")
+    log = tmp_path / "gunicorn.log"
+    base = gunicorn_factory(env, log)
     status, _, body = _get(f"{base}{HEALTH_PATH}", "10.20.30.40")
-    report = json.loads(body)
     assert status == 503
-    assert report["database"].startswith("error: OperationalError")
-    assert report["cache"] == "ok"
+    assert json.loads(body) == {"status": "error"}
+    for detail in ("127.0.0.1", str(port), "OperationalError", "connection"):
+        assert detail.encode() not in body
+    logged = log.read_text()
+    assert "OperationalError" in logged and f"port {port}" in logged
+
+
+DOMAIN = "www.example.com"
+
+
+def test_check_deploy_reports_nothing_with_a_domain_stacks_environment(django_python: str) -> None:
+    """The env file a domain stack writes, with a 50-character key, passes `check --deploy` at every level."""
+    text = render_app_env(
+        AppSpec(**DEFAULT_APP), db_host="10.10.0.5", cache_hosts=["10.10.0.6"], allowed_hosts=["203.0.113.10"],
+        domain=DOMAIN, db_password=secrets.token_urlsafe(24), secret_key=secrets.token_urlsafe(48)[:50],
+    )
+    written = dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
+    assert written["SITE_HTTPS"] == "true" and len(written["SECRET_KEY"]) == 50
+    result = subprocess.run(
+        [django_python, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
+        cwd=DEMO, env=run_env(written), capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.strip() == "System check identified no issues (1 silenced)."

@@ -134,12 +134,29 @@ def _check_cloud_init(result: UpResult) -> None:
         status = run_in(machine, ["cloud-init", "status", "--long"], check=False)
         assert status.returncode == 0, f"{name}: {status.stdout.decode()}"
         assert "status: done" in status.stdout.decode(), name
+    _check_units_run(result)
+
+
+def _check_units_run(result: UpResult, timeout: float = 150) -> None:
+    """Every unit of ours starts inside its sandbox on the nodes that carry it."""
+    machines = _machines(result)
+    for row in result.nodes:
+        units = [paths.NODE_ENV_UNIT]
+        units += [paths.APP_UNIT] if "app" in row.roles else []
+        units += [paths.PGDATA_UNIT] if "db" in row.roles else []
+        for unit in units:
+            deadline = time.monotonic() + timeout
+            while run_in(machines[row.name], ["systemctl", "is-active", "--quiet", unit], check=False).returncode != 0:
+                if time.monotonic() > deadline:
+                    status = run_in(machines[row.name], ["systemctl", "status", "--no-pager", unit], check=False)
+                    pytest.fail(f"{row.name}: {unit} is not active:\n{status.stdout.decode()}")
+                time.sleep(2)
 
 
 def _check_site(result: UpResult) -> None:
     """Counter grows, second page is a cache hit, static files skip gunicorn, /healthz answers through the entry."""
     health = _wait_healthy(result.url)
-    assert json.loads(health.body)["database"] == "ok"
+    assert json.loads(health.body) == {"status": "ok"}
     first, second = fetch(result.url), fetch(result.url)
     assert first.status == second.status == 200
     assert _visits(second) == _visits(first) + 1
@@ -147,6 +164,7 @@ def _check_site(result: UpResult) -> None:
     static = fetch(result.url + STATIC_FILE)
     assert static.status == 200
     assert static.body == (ROOT / "demo/counter/static/counter/site.css").read_text()
+    assert static.headers.get("server") == "nginx", "nginx must not tell its version"
     machines = _machines(result)
     app_logs = [run_in(machines[row.name], APP_JOURNAL).stdout.decode() for row in result.nodes if "app" in row.roles]
     assert any('"GET / HTTP' in log for log in app_logs), "gunicorn's access log must show the pages it served"
