@@ -5,6 +5,8 @@ gunicorn and nginx on loopback: release -> env -> migrate -> collectstatic ->
 activate -> static files -> upstream. Paths point into a scratch root
 through the scripts' environment variables; the service manager is the
 stand-in from tests/support/services.py, which really starts gunicorn and nginx.
+nginx serves the site the program writes on its web nodes, with only its
+paths and its port moved into the scratch root.
 The tests then read what each run did and what the second run left alone.
 """
 
@@ -21,7 +23,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,9 @@ import pytest
 
 from model import paths
 from model.project import ROOT
+from model.topology import Topology
 from render import steps
+from render.userdata import NGINX_SITE_FILE, STATIC_ACCESS_LOG, rendered_files
 from tests.support.services import (
     Memcached,
     NginxSite,
@@ -61,18 +65,19 @@ http {{
     fastcgi_temp_path {root}/fastcgi;
     uwsgi_temp_path {root}/uwsgi;
     scgi_temp_path {root}/scgi;
-    include {upstream_file};
-    server {{
-        listen 127.0.0.1:{port};
-        location /static/ {{ alias {static_root}/; }}
-        location / {{
-            proxy_pass http://django_app;
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-Proto $scheme;
-        }}
-    }}
+    include {site};
 }}
 """
+"""The part of Debian's nginx.conf a node's site relies on, kept in the scratch root."""
+
+
+def program_site(topology: Topology, moves: dict[str, str]) -> str:
+    """The nginx site the program writes on its web nodes, each node path or port in `moves` replaced."""
+    site = rendered_files(topology.nodes_with("web")[0], topology)[NGINX_SITE_FILE]
+    for on_node, here in moves.items():
+        assert on_node in site, f"the program's nginx site no longer holds {on_node!r}"
+        site = site.replace(on_node, here)
+    return site
 
 
 def release_archive(source: Path) -> bytes:
@@ -138,7 +143,9 @@ def _env_file(database_url: str, cache: str, static_root: Path, extra: str = "")
 
 
 @pytest.fixture(scope="module")
-def deployment(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(
+    postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory, render_topology: Callable[..., Topology]
+) -> Iterator[Deployment]:
     for tool in ("nginx", "memcached", "curl", "runuser", "tar"):
         require_tool(tool)
     root = shared_tempdir("dt-deploy-")
@@ -170,9 +177,16 @@ def deployment(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFacto
         "APP_PORT": str(app_port),
         "HEALTH_TIMEOUT": "30",
     }
-    nginx.config.write_text(NGINX_CONF.format(
-        root=nginx.root, upstream_file=env["NGINX_UPSTREAM_FILE"], port=web_port, static_root=env["STATIC_ROOT"],
-    ))
+    site = nginx.root / "site.conf"
+    site.write_text(program_site(render_topology("onebox"), {
+        f"include {paths.NGINX_UPSTREAM_FILE};": f"include {env['NGINX_UPSTREAM_FILE']};",
+        f"alias {paths.STATIC_ROOT}/;": f"alias {env['STATIC_ROOT']}/;",
+        f"alias {paths.MEDIA_ROOT}/;": f"alias {root / 'srv' / 'media'}/;",
+        STATIC_ACCESS_LOG: str(nginx.root / "static.log"),
+        "listen 80 default_server;": f"listen 127.0.0.1:{web_port} default_server;",
+        "listen [::]:80 default_server;": "",
+    }))
+    nginx.config.write_text(NGINX_CONF.format(root=nginx.root, site=site))
     env["SERVICE_CTL"] = str(write_service_ctl(root, ServiceCtlConfig(
         app_unit=paths.APP_UNIT, current_link=env["CURRENT_LINK"], env_file=env["APP_ENV_FILE"],
         bind=f"127.0.0.1:{app_port}", wsgi="demo_site.wsgi:application", pid_file=str(run_dir / "gunicorn.pid"),
@@ -325,6 +339,16 @@ def test_site_answers_through_nginx(deployment: Deployment) -> None:
     assert body == (DEMO / "counter" / "static" / "counter" / "site.css").read_bytes()
     status, _, _ = _get(deployment, paths.HEALTH_PATH, host="127.0.0.1")
     assert status == 200
+
+
+def test_static_files_are_served_by_nginx_from_disk(deployment: Deployment) -> None:
+    """The program's `location /static/` answers from the published files, not the app behind it."""
+    css = (DEMO / "counter" / "static" / "counter" / "site.css").read_bytes()
+    status, headers, body = _get(deployment, "/static/counter/site.css")
+    assert (status, body) == (200, css)
+    assert headers["Cache-Control"] == "max-age=2592000"
+    assert "GET /static/counter/site.css HTTP" in (deployment.nginx.root / "static.log").read_text()
+    assert _get(deployment, "/static/counter/no-such-file.css")[0] == 404
 
 
 def test_changed_env_restarts_the_app(deployment: Deployment) -> None:
