@@ -68,7 +68,10 @@ MUTANTS: tuple[Mutant, ...] = (
         "cloud-init/files/nginx-site.conf.j2",
         "    location /static/ {",
         "    location /assets/ {",
-        ("tests/steps/test_deploy.py::test_static_files_are_served_by_nginx_from_disk",),
+        (
+            "tests/render/test_real_tools.py::test_nginx_serves_static_from_disk_and_proxies_the_rest",
+            "tests/steps/test_deploy.py::test_static_files_are_served_by_nginx_from_disk",
+        ),
     ),
     Mutant(
         "wait-ready-not-waiting",

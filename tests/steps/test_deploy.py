@@ -33,13 +33,14 @@ from model import paths
 from model.project import ROOT
 from model.topology import Topology
 from render import steps
-from render.userdata import NGINX_SITE_FILE, STATIC_ACCESS_LOG, rendered_files
+from render.userdata import STATIC_ACCESS_LOG
 from tests.support.services import (
     Memcached,
     NginxSite,
     PostgresCluster,
     ServiceCtlConfig,
     free_port,
+    program_site,
     read_env_file,
     require_tool,
     run_env,
@@ -52,34 +53,6 @@ DEMO = ROOT / "demo"
 SITE_HOST = "demo.example.test"
 RUN_AS = "nobody"
 APP_GROUP = "nogroup"
-NGINX_CONF = """\
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    include /etc/nginx/mime.types;
-    access_log off;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    include {site};
-}}
-"""
-"""The part of Debian's nginx.conf a node's site relies on, kept in the scratch root."""
-
-
-def program_site(topology: Topology, moves: dict[str, str]) -> str:
-    """The nginx site the program writes on its web nodes, each node path or port in `moves` replaced."""
-    site = rendered_files(topology.nodes_with("web")[0], topology)[NGINX_SITE_FILE]
-    for on_node, here in moves.items():
-        assert on_node in site, f"the program's nginx site no longer holds {on_node!r}"
-        site = site.replace(on_node, here)
-    return site
-
-
 def release_archive(source: Path) -> bytes:
     """The project as the program uploads it: a gzip tarball of its tree, caches left out."""
     buffer = io.BytesIO()
@@ -159,14 +132,22 @@ def deployment(
     (root / "releases" / f"{release}.tar.gz").write_bytes(archive)
 
     app_port, web_port = free_port(), free_port()
-    nginx = NginxSite(root / "nginx", root / "nginx" / "nginx.conf")
+    static_root, upstream_file = str(root / "srv" / "static"), str(root / "nginx" / "django-tiers" / "upstream.conf")
+    nginx = NginxSite.serving(root / "nginx", program_site(render_topology("onebox"), {
+        f"include {paths.NGINX_UPSTREAM_FILE};": f"include {upstream_file};",
+        f"alias {paths.STATIC_ROOT}/;": f"alias {static_root}/;",
+        f"alias {paths.MEDIA_ROOT}/;": f"alias {root / 'srv' / 'media'}/;",
+        STATIC_ACCESS_LOG: str(root / "nginx" / "static.log"),
+        "listen 80 default_server;": f"listen 127.0.0.1:{web_port} default_server;",
+        "listen [::]:80 default_server;": "",
+    }))
     env = {
         "RELEASES_DIR": str(root / "releases"),
         "CURRENT_LINK": str(root / "current"),
         "APP_ENV_FILE": str(root / "etc" / "app.env"),
         "STATE_FILE": str(root / "activated"),
-        "STATIC_ROOT": str(root / "srv" / "static"),
-        "NGINX_UPSTREAM_FILE": str(root / "nginx" / "django-tiers" / "upstream.conf"),
+        "STATIC_ROOT": static_root,
+        "NGINX_UPSTREAM_FILE": upstream_file,
         "NGINX_CONF": str(nginx.config),
         "RUN_AS": RUN_AS,
         "APP_GROUP": APP_GROUP,
@@ -177,16 +158,6 @@ def deployment(
         "APP_PORT": str(app_port),
         "HEALTH_TIMEOUT": "30",
     }
-    site = nginx.root / "site.conf"
-    site.write_text(program_site(render_topology("onebox"), {
-        f"include {paths.NGINX_UPSTREAM_FILE};": f"include {env['NGINX_UPSTREAM_FILE']};",
-        f"alias {paths.STATIC_ROOT}/;": f"alias {env['STATIC_ROOT']}/;",
-        f"alias {paths.MEDIA_ROOT}/;": f"alias {root / 'srv' / 'media'}/;",
-        STATIC_ACCESS_LOG: str(nginx.root / "static.log"),
-        "listen 80 default_server;": f"listen 127.0.0.1:{web_port} default_server;",
-        "listen [::]:80 default_server;": "",
-    }))
-    nginx.config.write_text(NGINX_CONF.format(root=nginx.root, site=site))
     env["SERVICE_CTL"] = str(write_service_ctl(root, ServiceCtlConfig(
         app_unit=paths.APP_UNIT, current_link=env["CURRENT_LINK"], env_file=env["APP_ENV_FILE"],
         bind=f"127.0.0.1:{app_port}", wsgi="demo_site.wsgi:application", pid_file=str(run_dir / "gunicorn.pid"),
@@ -200,8 +171,7 @@ def deployment(
     cache = Memcached()
     cache.start()
     site = Deployment(root, steps.write_all(tmp_path_factory.mktemp("steps")), env, release, app_port, web_port, nginx)
-    static_root = site.path("STATIC_ROOT")
-    env_text = _env_file(postgres.url("deploy_app", db_password, "deploy_app"), cache.location, static_root)
+    env_text = _env_file(postgres.url("deploy_app", db_password, "deploy_app"), cache.location, site.path("STATIC_ROOT"))
     try:
         _deploy(site, env_text)
         yield site
