@@ -5,6 +5,8 @@
 #   make local-down STACK=pool [PURGE=1]   tear the local site down (root; PURGE drops its data)
 #   make plan STACK=pool    what a stack would build, offline (no root, no cloud);
 #                           STACK="staging production" plans them side by side in one account
+#   make mutants            the standing deliberate bugs, each caught by its tests (also part of make test)
+#   make mutation           mutmut over the pure floors (slow; not part of make test)
 STACK ?= onebox
 PYTHON ?= python3
 VENV := venv
@@ -15,7 +17,7 @@ DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresq
 	python3-venv curl util-linux tar gzip \
 	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client
 
-.PHONY: plan local local-down test system-deps
+.PHONY: plan local local-down test system-deps mutants mutation
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -40,3 +42,11 @@ local-down: $(VENV)/.installed
 test: system-deps $(VENV)/.installed
 	$(PY) -m pytest -n 2 -m "not localcloud"
 	$(PY) -m pytest -m localcloud
+
+mutants: system-deps $(VENV)/.installed
+	$(PY) -m pytest -n 2 tests/mutants
+
+mutation: system-deps $(VENV)/.installed
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results
