@@ -148,26 +148,26 @@ def test_db_volume_keeps_its_identity_across_layouts():
     assert len(seen) == 1, seen
 
 
-@pytest.mark.parametrize(
-    "stack, config, holder",
-    [
-        ("onebox", stack_config("onebox"), "box-1"),
-        ("dbsplit", stack_config("dbsplit"), "db-1"),
-        ("split", stack_config("split"), "db-1"),
-        ("pool", stack_config("pool"), "db-1"),
-        ("custom", stack_config("custom"), "data-1"),
-        ("custom", DB_FIRST, "data-1"),
-    ],
-    ids=["onebox", "dbsplit", "split", "pool", "custom", "custom-db-first"],
-)
-def test_volume_is_attached_to_the_node_carrying_db(stack, config, holder):
-    result = run(config, stack=stack)
+DB_HOLDER = {"onebox": "box-1", "dbsplit": "db-1", "split": "db-1", "pool": "db-1", "custom": "data-1"}
+"""The node carrying db in each stack file, from the README's layouts and the custom stack file's groups."""
+
+
+def _assert_volume_attached_to(result: Run, holder: str) -> None:
     (volume,) = result.of_type(VOLUME)
     (attachment,) = result.of_type(VOLUME_ATTACHMENT)
     assert int(attachment.inputs["dropletId"]) == int(result.one(DROPLET, holder).id)
     assert len({d.id for d in result.of_type(DROPLET)}) == len(result.of_type(DROPLET))
     assert attachment.inputs["volumeId"] == volume.id
     assert attachment.delete_before_replace
+
+
+def test_volume_is_attached_to_the_node_carrying_db(stack_run):
+    stack, result = stack_run
+    _assert_volume_attached_to(result, DB_HOLDER[stack])
+
+
+def test_volume_is_attached_to_the_node_carrying_db_when_its_group_comes_first():
+    _assert_volume_attached_to(run(DB_FIRST, stack="custom"), "data-1")
 
 
 def _inbound(result: Run) -> list[tuple[list[str], dict]]:
@@ -282,20 +282,23 @@ def test_domain_brings_certificate_https_redirect_and_record():
     assert result.outputs["siteUrl"] == "https://www.example.com/"
 
 
-@pytest.mark.parametrize("preview", [False, True])
-def test_user_data_is_never_a_pulumi_secret(stack_run, preview):
+@pytest.fixture(scope="module", params=[False, True], ids=["up", "preview"])
+def either_run(request, stack_run) -> Run:
+    """Each stack file's run, and its preview, where outputs the mock does not give stay unknown."""
+    stack, result = stack_run
+    return run(stack_config(stack), stack=stack, preview=True) if request.param else result
+
+
+def test_user_data_is_never_a_pulumi_secret(either_run):
     """DigitalOcean shows user-data to anyone with API access and to the droplet's processes: marking it secret hides nothing."""
-    stack, _ = stack_run
-    result = run(stack_config(stack), stack=stack, preview=preview)
+    result = either_run
     for d in result.of_type(DROPLET):
         assert "userData" not in d.secret_inputs, d.name
         assert isinstance(d.inputs["userData"], str) and d.inputs["userData"].startswith("#cloud-config\n"), d.name
 
 
-@pytest.mark.parametrize("preview", [False, True])
-def test_secrets_reach_no_user_data_and_no_plain_output(stack_run, preview):
-    stack, _ = stack_run
-    result = run(stack_config(stack), stack=stack, preview=preview)
+def test_secrets_reach_no_user_data_and_no_plain_output(either_run):
+    result = either_run
     for d in result.of_type(DROPLET):
         user_data = json.dumps(reveal(d.inputs["userData"]))
         for canary in CANARY_VALUES:

@@ -92,6 +92,6 @@ MUTANTS: tuple[Mutant, ...] = (
         "components/site.py",
         '        self.db = DbNode("db", DbNodeArgs(db, topology.volume_name,',
         '        self.db = DbNode("db", DbNodeArgs(nodes[topology.nodes[-1].name], topology.volume_name,',
-        (f"{PROGRAM_GRAPH}::test_volume_is_attached_to_the_node_carrying_db",),
+        (f"{PROGRAM_GRAPH}::test_volume_is_attached_to_the_node_carrying_db_when_its_group_comes_first",),
     ),
 )
