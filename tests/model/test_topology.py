@@ -74,3 +74,8 @@ def test_firewalls_let_in_exactly_the_matrix(render_layout: str, render_topology
 
 def test_monthly_cost(render_layout: str, render_topology: Build) -> None:
     assert render_topology(render_layout).monthly_cost() == MONTHLY_USD[render_layout]
+
+
+def test_monthly_cost_keeps_cents(render_topology: Build) -> None:
+    """15 GB of volume costs $1.50: the estimate is rounded to cents, not dollars."""
+    assert render_topology("onebox", tiers={"db": {"volumeGb": 15}}).monthly_cost() == 13.5
