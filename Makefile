@@ -8,6 +8,8 @@
 #   make diagrams           draw every stack file's diagram anew
 #   make diff BASE=main     what `pulumi up` would do to each stack, from BASE to this tree, as Markdown
 #                           cut to fit a pull request comment (WHOLE=1: all of it)
+#   make mutants            the standing deliberate bugs, each caught by its tests (also part of make test)
+#   make mutation           mutmut over the pure floors (slow; not part of make test)
 STACK ?= onebox
 PYTHON ?= python3
 VENV := venv
@@ -19,7 +21,7 @@ DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresq
 	python3-venv curl util-linux tar gzip git graphviz fonts-dejavu-core \
 	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client
 
-.PHONY: plan diagrams diff local local-down test system-deps
+.PHONY: plan diagrams diff local local-down test system-deps mutants mutation
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt policy/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,3 +53,11 @@ local-down: $(VENV)/.installed
 test: system-deps $(VENV)/.installed
 	$(PY) -m pytest -n 2 -m "not localcloud"
 	$(PY) -m pytest -m localcloud
+
+mutants: system-deps $(VENV)/.installed
+	$(PY) -m pytest -n 2 tests/mutants
+
+mutation: system-deps $(VENV)/.installed
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2
+	$(VENV)/bin/mutmut results

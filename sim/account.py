@@ -98,9 +98,12 @@ class Account:
         path.write_text(body + "\n")
 
     def forget(self, stack: str) -> None:
-        """A stack was destroyed: what it made is gone from the account (tags stay, as DigitalOcean keeps them)."""
+        """A stack was destroyed: what it made is gone from the account (tags stay, as DigitalOcean keeps them).
+
+        Keys registered by hand belong to no stack, so no stack's end takes them away.
+        """
         with self.lock:
-            self.holdings = [h for h in self.holdings if h.stack != stack or h.token == r.TAG]
+            self.holdings = [h for h in self.holdings if not h.stack or h.stack != stack or h.token == r.TAG]
 
     # -- what a run sees -------------------------------------------------------
 

@@ -129,7 +129,6 @@ def test_secrets_travel_only_on_stdin_of_quiet_steps(stack):
     for s in steps_of(result).values():
         for key in ("create", "update", "delete", "environment", "triggers"):
             assert not _holds_canary(s.inputs.get(key)), (s.name, key)
-        assert not _holds_canary(s.outputs.get("stdout")) and not _holds_canary(s.outputs.get("stderr"))
         if _holds_canary(s.inputs.get("stdin")):
             carriers.append(s.name)
             assert "stdin" in s.secret_inputs, s.name

@@ -12,7 +12,6 @@ import json
 import secrets
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -87,7 +86,6 @@ def test_health_path_matches_the_nodes_contract() -> None:
 def test_django_suite_against_real_services(django_python: str, postgres: PostgresCluster, memcached_factory) -> None:
     servers = memcached_factory(2)
     env = _demo_env(postgres.url(database="demo_suite"), ",".join(s.location for s in servers))
-    started = time.monotonic()
     result = subprocess.run(
         [django_python, "manage.py", "test", "counter", "--noinput", "-v", "2"],
         cwd=DEMO, env=env, capture_output=True, text=True, timeout=300,
@@ -95,7 +93,6 @@ def test_django_suite_against_real_services(django_python: str, postgres: Postgr
     assert result.returncode == 0, result.stderr[-4000:]
     assert "skipped" not in result.stderr, result.stderr[-4000:]
     assert "Ran 10 tests" in result.stderr
-    assert time.monotonic() - started < 120
 
 
 def test_served_by_gunicorn(django_python: str, postgres: PostgresCluster, memcached_factory, gunicorn_factory) -> None:

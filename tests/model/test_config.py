@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import ipaddress
+import string
 
 import pytest
 from hypothesis import given, settings
@@ -216,21 +218,54 @@ def test_any_unknown_region_is_refused(region):
     assert err.value.key == "region"
 
 
-@settings(max_examples=200, deadline=None)
-@given(cidr=st.one_of(st.text(max_size=20), st.from_regex(r"\A\d{1,3}(\.\d{1,3}){3}/\d{1,2}\Z")))
-def test_admin_cidrs_accept_only_networks(cidr):
-    import ipaddress
+@pytest.mark.parametrize(
+    "given, kept",
+    [
+        ("203.0.113.7/32", "203.0.113.7/32"),
+        ("203.0.113.7", "203.0.113.7/32"),
+        ("198.51.100.0/24", "198.51.100.0/24"),
+        ("10.0.0.0/8", "10.0.0.0/8"),
+        ("128.0.0.0/1", "128.0.0.0/1"),
+        ("2001:db8::/32", "2001:db8::/32"),
+        ("2001:DB8:0::/48", "2001:db8::/48"),
+    ],
+)
+def test_admin_cidrs_keep_networks_in_their_usual_spelling(given, kept):
+    config = bad(adminCidrs=[given], adminCidrsWide=True)
+    assert parse_config(config, "s", DEPLOY_PUBLIC).admin_cidrs == (kept,)
 
-    try:
-        valid = ipaddress.ip_network(cidr, strict=True).prefixlen >= 16
-    except ValueError:
-        valid = False
-    if valid:
-        assert parse_config(bad(adminCidrs=[cidr]), "s", DEPLOY_PUBLIC).admin_cidrs == (str(ipaddress.ip_network(cidr)),)
-    else:
+
+@pytest.mark.parametrize(
+    "given, allowed",
+    [
+        ("0.0.0.0/0", "narrower than the whole internet"),
+        ("::/0", "narrower than the whole internet"),
+        ("203.0.113.7/24", "network such as"),
+        ("2001:db8::1/32", "network such as"),
+        ("10.0.0.300/32", "network such as"),
+        ("203.0.113.0/33", "network such as"),
+        ("", "network such as"),
+        ("example.com", "network such as"),
+        ("203.0.113.0 /24", "network such as"),
+    ],
+)
+def test_admin_cidrs_refuse_what_is_not_a_narrow_network(given, allowed):
+    with pytest.raises(ConfigError) as err:
+        parse_config(bad(adminCidrs=["198.51.100.0/24", given]), "s", DEPLOY_PUBLIC)
+    assert err.value.key == "adminCidrs[1]" and allowed in str(err.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(address=st.integers(min_value=0, max_value=2**32 - 1), prefix=st.integers(min_value=1, max_value=32))
+def test_an_ipv4_network_is_accepted_exactly_when_its_host_bits_are_clear_and_it_is_a_site_s(address, prefix):
+    host_bits = address & (2 ** (32 - prefix) - 1)
+    cidr = f"{ipaddress.IPv4Address(address)}/{prefix}"
+    if host_bits or prefix < 16:
         with pytest.raises(ConfigError) as err:
             parse_config(bad(adminCidrs=[cidr]), "s", DEPLOY_PUBLIC)
         assert err.value.key == "adminCidrs[0]"
+    else:
+        assert parse_config(bad(adminCidrs=[cidr]), "s", DEPLOY_PUBLIC).admin_cidrs == (cidr,)
 
 
 ADMIN_CIDR_RULES = [
@@ -272,22 +307,51 @@ def test_secret_key_is_at_least_fifty_characters(length, accepted):
     assert err.value.key == "secretKey" and "k" * 16 not in str(err.value)
 
 
-roles_subsets = st.lists(st.sampled_from(ROLES), min_size=1, max_size=4, unique=True)
+GROUP_NAME_CHARACTERS = string.ascii_lowercase + string.digits
+SIZE = next(iter(SIZES))
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    groups=st.dictionaries(
-        st.from_regex(r"\A[a-z][a-z0-9]{0,5}\Z"),
-        st.fixed_dictionaries({"roles": roles_subsets, "count": st.integers(min_value=-1, max_value=3)}),
-        min_size=1, max_size=4,
-    )
+def _good_group_name(name: str) -> bool:
+    """The README: lowercase letters and digits; the message adds: starting with a letter, at most 20 characters."""
+    return 1 <= len(name) <= 20 and name[0] in string.ascii_lowercase and all(c in GROUP_NAME_CHARACTERS for c in name)
+
+
+group_names = st.one_of(
+    st.text(alphabet=string.ascii_lowercase, min_size=1, max_size=3),
+    st.sampled_from(["front2", "Front", "2nd", "a-b", "a_b", "", "x" * 20, "y" * 21, "caf\u00e9"]),
 )
+role_lists = st.lists(st.sampled_from([*ROLES, "worker", "Web"]), max_size=5)
+"""Unknown roles, repeats and empty lists included."""
+group_specs = st.fixed_dictionaries(
+    {"roles": role_lists, "count": st.integers(min_value=-1, max_value=3)},
+    optional={"size": st.sampled_from([SIZE, "s-1vcpu-2gb", "s-64vcpu-1tb", ""])},
+)
+
+
+
+
+@st.composite
+def likely_layouts(draw: st.DrawFn) -> dict[str, dict[str, object]]:
+    """Every role in exactly one of up to four well-named groups; only the counts may still be wrong."""
+    names = draw(st.lists(st.from_regex(r"\A[a-z][a-z0-9]{0,5}\Z"), min_size=4, max_size=4, unique=True))
+    groups: dict[str, dict[str, object]] = {}
+    for role in ROLES:
+        spec = groups.setdefault(names[draw(st.integers(0, 3))], {"roles": [], "count": draw(st.integers(1, 3))})
+        spec["roles"].append(role)
+    return groups
+
+
+@settings(max_examples=400, deadline=None)
+@given(groups=st.one_of(likely_layouts(), st.dictionaries(group_names, group_specs, min_size=1, max_size=4)))
 def test_custom_layouts_are_accepted_exactly_when_well_formed(groups):
     config = bad(layout="custom", tiers={}, nodes=groups)
     carriers = {role: [g for g, spec in groups.items() if role in spec["roles"]] for role in ROLES}
     well_formed = (
-        all(spec["count"] >= 1 for spec in groups.values())
+        all(_good_group_name(name) for name in groups)
+        and all(spec["roles"] and set(spec["roles"]) <= set(ROLES) for spec in groups.values())
+        and all(len(set(spec["roles"])) == len(spec["roles"]) for spec in groups.values())
+        and all(spec.get("size", SIZE) in SIZES for spec in groups.values())
+        and all(spec["count"] >= 1 for spec in groups.values())
         and all(carriers[role] for role in ROLES)
         and len(carriers["db"]) == 1
         and groups[carriers["db"][0]]["count"] == 1
@@ -298,4 +362,5 @@ def test_custom_layouts_are_accepted_exactly_when_well_formed(groups):
     else:
         with pytest.raises(ConfigError) as err:
             parse_config(config, "s", DEPLOY_PUBLIC)
-        assert str(err.value).startswith("config django-tiers:")
+        assert str(err.value).startswith("config django-tiers:nodes")
+        assert err.value.key == "nodes" or err.value.key.removeprefix("nodes.").split(".")[0] in groups

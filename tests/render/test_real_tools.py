@@ -1,26 +1,33 @@
 """Every rendered artifact passes the tool that reads it in production.
 
-cloud-init schema for the user-data, nginx -t for the site, systemd-analyze
-verify for units and drop-ins, shellcheck for scripts. Each checker is also
-shown a broken artifact, so a checker that silently passes everything fails.
+cloud-init schema for the user-data, nginx -t for the site (and nginx
+serving it), systemd-analyze verify for units and drop-ins, shellcheck for
+scripts. Each checker is also shown a broken artifact, so a checker that
+silently passes everything fails.
 """
 
 from __future__ import annotations
 
+import http.server
 import re
 import shutil
 import subprocess
+import threading
+import urllib.error
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
+from model import paths
 from model.topology import Node, Topology
 from render.userdata import (
+    STATIC_ACCESS_LOG,
     SYSTEMD_UNIT_DIR,
     render_user_data,
     rendered_files,
     user_data,
 )
-from tests.support.services import missing
+from tests.support.services import NginxSite, free_port, missing, program_site, shared_tempdir, wait_for_port
 
 Build = Callable[..., Topology]
 
@@ -90,6 +97,31 @@ def nginx_test(files: dict[str, str], root: Path) -> subprocess.CompletedProcess
     nginx = need("nginx")
     config = nginx_tree(files, root)
     return _run(nginx, "-t", "-q", "-p", str(root), "-c", str(config), "-e", str(root / "error.log"))
+
+
+class _App(http.server.BaseHTTPRequestHandler):
+    """Stands in for gunicorn behind nginx: answers every path, and remembers in `asked` which it was asked."""
+
+    asked: list[str]
+
+    def do_GET(self) -> None:
+        self.asked.append(self.path)
+        body = b"from the app\n"
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        """Quiet: the test reads `asked`."""
+
+
+def _get(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=15) as response:
+            return response.status, dict(response.headers), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers), error.read()
 
 
 # systemd ---------------------------------------------------------------------
@@ -182,6 +214,42 @@ def test_nginx_config_passes_nginx_t(render_layout: str, render_topology: Build,
         nginx_files = {p: c for p, c in rendered_files(node, topology).items() if p.startswith("/etc/nginx/")}
         result = nginx_test(nginx_files, tmp_path / node.name)
         assert result.returncode == 0, f"{node.name}: {result.stderr}"
+
+
+def test_nginx_serves_static_from_disk_and_proxies_the_rest(render_topology: Build) -> None:
+    """The program's site under real nginx: /static/ from the disk, never the app; everything else to the app."""
+    need("nginx")
+    topology = render_topology("onebox")
+    root = shared_tempdir("dt-nginx-")  # nginx's workers run as nobody: they must reach the files
+    handler = type("App", (_App,), {"asked": []})
+    app = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=app.serve_forever, daemon=True).start()
+    web_port = free_port()
+    (root / "static" / "counter").mkdir(parents=True)
+    (root / "static" / "counter" / "site.css").write_text("body { color: teal; }\n")
+    upstream = rendered_files(topology.nodes_with("web")[0], topology)[paths.NGINX_UPSTREAM_FILE]
+    (root / "upstream.conf").write_text(upstream.replace("127.0.0.1:8000", f"127.0.0.1:{app.server_address[1]}"))
+    nginx = NginxSite.serving(root, program_site(topology, {
+        f"include {paths.NGINX_UPSTREAM_FILE};": f"include {root}/upstream.conf;",
+        f"alias {paths.STATIC_ROOT}/;": f"alias {root}/static/;",
+        f"alias {paths.MEDIA_ROOT}/;": f"alias {root}/media/;",
+        STATIC_ACCESS_LOG: f"{root}/static.log",
+        "listen 80 default_server;": f"listen 127.0.0.1:{web_port} default_server;",
+        "listen [::]:80 default_server;": "",
+    }))
+    try:
+        nginx.start()
+        wait_for_port(web_port)
+        status, headers, body = _get(web_port, "/static/counter/site.css")
+        assert (status, body) == (200, b"body { color: teal; }\n")
+        assert headers["Content-Type"] == "text/css" and headers["Cache-Control"] == "max-age=2592000"
+        assert _get(web_port, "/static/counter/missing.css")[0] == 404
+        assert _get(web_port, "/counter/")[2] == b"from the app\n"
+        assert handler.asked == ["/counter/"]
+    finally:
+        nginx.stop()
+        app.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_systemd_units_verify_cleanly(render_layout: str, render_topology: Build, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -16,13 +17,13 @@ import yaml
 from model import paths
 from model.config import SiteConfig
 from model.project import ROOT
-from model.sizing import tune
 from model.topology import Node, Topology
 from render.userdata import (
     AUTO_UPGRADES_FILE,
     MEMCACHED_DROPIN,
     NGINX_SITE_FILE,
     PG_HBA_STAGED,
+    PG_TUNING_STAGED,
     POSTGRES_DROPIN,
     REBOOT_SLOT_SCRIPT,
     SSHD_DROPIN,
@@ -40,6 +41,89 @@ Build = Callable[..., Topology]
 TEMPLATE_ROOT = ROOT / "cloud-init"
 SECRET_WORDS = re.compile(r"password|secret|private|token|credential", re.IGNORECASE)
 APP_UNIT_PATH = f"{SYSTEMD_UNIT_DIR}/{paths.APP_UNIT}"
+NODE_ENV_UNIT_PATH = f"{SYSTEMD_UNIT_DIR}/{paths.NODE_ENV_UNIT}"
+ALL_ROLES = ("web", "app", "cache", "db")
+LOOPBACK, PRIVATE = "loopback", "private"
+
+
+class Group(NamedTuple):
+    """What a node of a group of RENDER_LAYOUTS must get, worked out by hand from the README and model/sizing.py's rules."""
+
+    roles: tuple[str, ...]
+    binds: dict[str, str]
+    """Where each consumed role listens: loopback only when its one consumer is on the same lone node."""
+    workers: int
+    memcached_mb: int
+    shared_buffers_mb: int
+    effective_cache_mb: int
+    swap_mb: int
+
+
+# Memory left for the roles: size - (192 + size/16), shared by weight (web 1, app 4, cache 2, db 3), rounded down.
+# 2048 MB leaves 1728; 1024 leaves 768; 512 leaves 288; 4096 leaves 3648; 8192 leaves 7488.
+# Workers: min(2 x vCPUs + 1, app share / 100 MB). Postgres: shared_buffers 1/4, effective_cache_size 3/4 of the db share.
+# Swap below 2048 MB: the larger of 1024 MB and the memory.
+EXPECTED: dict[str, dict[str, Group]] = {
+    "onebox": {
+        # s-1vcpu-2gb, all four roles: 1728 x 1/10, 4/10, 2/10, 3/10 = 172, 691, 345, 518.
+        "box": Group(ALL_ROLES, {"app": LOOPBACK, "cache": LOOPBACK, "db": LOOPBACK}, 3, 345, 129, 388, 0),
+    },
+    "dbsplit": {
+        # s-1vcpu-2gb, web+app+cache: 1728 x 1/7, 4/7, 2/7 = 246, 987, 493.
+        "box": Group(("web", "app", "cache"), {"app": LOOPBACK, "cache": LOOPBACK}, 3, 493, 0, 0, 0),
+        "db": Group(("db",), {"db": PRIVATE}, 0, 0, 432, 1296, 0),
+    },
+    "split": {
+        "web": Group(("web",), {}, 0, 0, 0, 0, 1024),
+        "app": Group(("app",), {"app": PRIVATE}, 3, 0, 0, 0, 0),
+        "cache": Group(("cache",), {"cache": PRIVATE}, 0, 768, 0, 0, 1024),
+        "db": Group(("db",), {"db": PRIVATE}, 0, 0, 432, 1296, 0),
+    },
+    "pool": {
+        "web": Group(("web",), {}, 0, 0, 0, 0, 1024),
+        # s-2vcpu-4gb: 3648 MB for the app, so the CPU bound (5) decides.
+        "app": Group(("app",), {"app": PRIVATE}, 5, 0, 0, 0, 0),
+        # s-1vcpu-512mb-10gb: 288 MB for memcached, and 1024 MB of swap, twice the memory.
+        "cache": Group(("cache",), {"cache": PRIVATE}, 0, 288, 0, 0, 1024),
+        # s-4vcpu-8gb: 7488 MB for Postgres.
+        "db": Group(("db",), {"db": PRIVATE}, 0, 0, 1872, 5616, 0),
+    },
+    "custom": {
+        # s-2vcpu-2gb, web+app: 1728 x 4/5 = 1382 for the app; CPU bound 5.
+        "front": Group(("web", "app"), {"app": PRIVATE}, 5, 0, 0, 0, 0),
+        # s-2vcpu-4gb, cache+db: 3648 x 2/5, 3/5 = 1459, 2188.
+        "back": Group(("cache", "db"), {"cache": PRIVATE, "db": PRIVATE}, 0, 1459, 547, 1641, 0),
+    },
+}
+"""Per layout of RENDER_LAYOUTS and per group."""
+
+BASE_FILES = {
+    SSHD_DROPIN: "sshd-hardening.conf.j2",
+    AUTO_UPGRADES_FILE: "auto-upgrades.conf.j2",
+    paths.NODE_ENV_SCRIPT: "node-env.sh.j2",
+    NODE_ENV_UNIT_PATH: "node-env.service.j2",
+    REBOOT_SLOT_SCRIPT: "reboot-slot.sh.j2",
+}
+ROLE_FILES: dict[str, dict[str, str]] = {
+    "web": {
+        NGINX_SITE_FILE: "nginx-site.conf.j2",
+        paths.NGINX_UPSTREAM_FILE: "nginx-upstream.conf.j2",
+        paths.NGINX_SERVER_FILE: "nginx-server.conf.j2",
+        paths.NGINX_PORT80_FILE: "nginx-port80.conf.j2",
+    },
+    "app": {APP_UNIT_PATH: "app.service.j2"},
+    "cache": {MEMCACHED_DROPIN: "memcached-dropin.conf.j2"},
+    "db": {
+        "/etc/postgresql-common/createcluster.conf": "createcluster.conf.j2",
+        PG_TUNING_STAGED: "postgresql-tuning.conf.j2",
+        PG_HBA_STAGED: "pg_hba.conf.j2",
+        POSTGRES_DROPIN: "postgresql-dropin.conf.j2",
+        paths.PGDATA_SCRIPT: "pgdata.sh.j2",
+        f"{SYSTEMD_UNIT_DIR}/{paths.PGDATA_UNIT}": "pgdata.service.j2",
+    },
+}
+"""The files each role writes on its nodes, and the template each comes from; every node also writes BASE_FILES."""
+UNIT_OF_BOUND_ROLE = {"app": paths.APP_UNIT, "cache": "memcached.service", "db": paths.PGDATA_UNIT}
 
 
 def _grown(layout: str) -> dict[str, object]:
@@ -107,11 +191,17 @@ def test_render_takes_no_secret(render_topology: Build) -> None:
             assert not SECRET_WORDS.search(field.name), f"{cls.__name__}.{field.name} looks like a secret"
 
 
-def test_secret_config_values_never_reach_user_data(render_layout: str, render_topology: Build) -> None:
-    canary = "canary-7f3a9c2e"
-    topology = render_topology(render_layout, dbPassword=f"{canary}-db", secretKey=f"{canary}-key")
-    for node in topology.nodes:
-        assert canary not in render_user_data(node, topology)
+def test_a_config_given_secrets_keeps_none_of_them(render_layout: str, render_topology: Build) -> None:
+    canaries = {"dbPassword": "canary-db-7f3a9c2e", "secretKey": "canary-key-7f3a9c2e", "sshPrivateKey": "canary-private-7f3a9c2e"}
+    topology = render_topology(render_layout, **canaries)
+    seen = repr(topology) + "".join(render_user_data(node, topology) for node in topology.nodes)
+    for canary in canaries.values():
+        assert canary not in seen
+
+
+def test_groups_carry_the_roles_their_layout_names(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
+    assert {n.group: n.roles for n in topology.nodes} == {g: e.roles for g, e in EXPECTED[render_layout].items()}
 
 
 def test_only_node_local_facts(render_layout: str, render_topology: Build) -> None:
@@ -123,12 +213,13 @@ def test_only_node_local_facts(render_layout: str, render_topology: Build) -> No
         assert topology.config.stack not in text.replace(topology.volume_name, "")
 
 
-def test_vpc_cidr_is_used_where_the_node_binds_private(render_topology: Build) -> None:
-    topology = render_topology("split", vpcCidr="10.42.0.0/20")
+def test_vpc_cidr_is_used_where_the_node_binds_private(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout, vpcCidr="10.42.0.0/20")
     for node in topology.nodes:
         files = rendered_files(node, topology)
-        assert "10.42.0.0/20" in files[f"{SYSTEMD_UNIT_DIR}/{paths.NODE_ENV_UNIT}"]
-    assert "10.42.0.0/20" in rendered_files(_node(topology, "db"), topology)[PG_HBA_STAGED]
+        assert "10.42.0.0/20" in files[NODE_ENV_UNIT_PATH]
+    db = EXPECTED[render_layout][topology.db_node.group]
+    assert ("10.42.0.0/20" in rendered_files(topology.db_node, topology)[PG_HBA_STAGED]) == (db.binds["db"] == PRIVATE)
 
 
 def test_base_admin_user_and_ssh(render_layout: str, render_topology: Build, render_ssh_key: str) -> None:
@@ -154,33 +245,28 @@ def test_base_admin_user_and_ssh(render_layout: str, render_topology: Build, ren
         assert ["systemctl", "enable", "--now", paths.NODE_ENV_UNIT] in doc["runcmd"]
 
 
-def test_node_env_unit_runs_script_before_private_services(render_topology: Build) -> None:
-    topology = render_topology("split")
+def test_node_env_unit_runs_script_before_private_services(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
     for node in topology.nodes:
         files = rendered_files(node, topology)
-        unit = files[f"{SYSTEMD_UNIT_DIR}/{paths.NODE_ENV_UNIT}"]
-        assert f"ExecStart={paths.NODE_ENV_SCRIPT} {topology.config.vpc_cidr}" in unit
+        unit = files[NODE_ENV_UNIT_PATH]
+        assert f"ExecStart={paths.NODE_ENV_SCRIPT} {topology.config.vpc_cidr}" in unit.splitlines()
         assert "ip -o -4 addr show to \"$cidr\"" in files[paths.NODE_ENV_SCRIPT]
         assert paths.NODE_ENV_FILE in files[paths.NODE_ENV_SCRIPT]
-        if "app" in node.roles:
-            assert f"Before={paths.APP_UNIT}" in unit
-        if "cache" in node.roles:
-            assert "Before=memcached.service" in unit
-        if node.roles == ("web",):
-            assert "Before=" not in unit
+        before = {unit for line in unit.splitlines() if line.startswith("Before=") for unit in line[len("Before="):].split()}
+        private = EXPECTED[render_layout][node.group].binds
+        assert before == {UNIT_OF_BOUND_ROLE[role] for role, bind in private.items() if bind == PRIVATE}, node.name
 
 
-def test_swap_follows_sizing(render_topology: Build) -> None:
-    topology = render_topology("pool")
+def test_swap_follows_the_droplet_size(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
     for node in topology.nodes:
         doc = user_data(node, topology)
-        tuning = tune(node.size, node.roles)
-        if tuning.needs_swap:
-            assert doc["swap"]["size"] == tuning.swap_mb * 1024 * 1024
+        swap_mb = EXPECTED[render_layout][node.group].swap_mb
+        if swap_mb:
+            assert doc["swap"] == {"filename": "/swapfile", "size": swap_mb * 1024 * 1024, "maxsize": swap_mb * 1024 * 1024}
         else:
-            assert "swap" not in doc
-    assert any("swap" in user_data(n, topology) for n in topology.nodes)
-    assert any("swap" not in user_data(n, topology) for n in topology.nodes)
+            assert "swap" not in doc, node.name
 
 
 def test_web_files_are_deferred_and_default_site_removed(render_layout: str, render_topology: Build) -> None:
@@ -218,14 +304,15 @@ def _gunicorn_bind(unit: str) -> str:
     return match.group(1)
 
 
-def test_app_unit_binds_where_topology_says(render_layout: str, render_topology: Build) -> None:
+def test_app_unit_binds_where_the_layout_says(render_layout: str, render_topology: Build) -> None:
     topology = render_topology(render_layout)
     for node in topology.nodes_with("app"):
+        expected = EXPECTED[render_layout][node.group]
         unit = rendered_files(node, topology)[APP_UNIT_PATH]
-        private = topology.bind(node.group, "app") == "private"
+        private = expected.binds["app"] == PRIVATE
         assert _gunicorn_bind(unit) == ("${PRIVATE_IP}:8000" if private else "127.0.0.1:8000")
         assert (f"EnvironmentFile={paths.NODE_ENV_FILE}" in unit) == private
-        assert f"--workers {tune(node.size, node.roles).gunicorn_workers} " in unit
+        assert f"--workers {expected.workers} " in unit
         for line in (
             f"User={paths.APP_USER}",
             f"WorkingDirectory={paths.CURRENT_LINK}",
@@ -275,23 +362,16 @@ def test_app_node_gives_the_app_user_only_its_media(render_layout: str, render_t
         assert paths.BUILD_USER != paths.APP_USER
 
 
-def test_binds_differ_between_layouts(render_topology: Build) -> None:
-    onebox, split = render_topology("onebox"), render_topology("split")
-    box_unit = rendered_files(onebox.nodes[0], onebox)[APP_UNIT_PATH]
-    app_unit = rendered_files(_node(split, "app"), split)[APP_UNIT_PATH]
-    assert _gunicorn_bind(box_unit) == "127.0.0.1:8000"
-    assert _gunicorn_bind(app_unit) == "${PRIVATE_IP}:8000"
-
-
 def test_memcached_dropin(render_layout: str, render_topology: Build) -> None:
     topology = render_topology(render_layout)
     for node in topology.nodes_with("cache"):
+        expected = EXPECTED[render_layout][node.group]
         dropin = rendered_files(node, topology)[MEMCACHED_DROPIN]
-        private = topology.bind(node.group, "cache") == "private"
+        private = expected.binds["cache"] == PRIVATE
         exec_lines = [line for line in dropin.splitlines() if line.startswith("ExecStart=")]
         assert exec_lines[0] == "ExecStart="
         command = exec_lines[1].split()
-        assert command[command.index("-m") + 1] == str(tune(node.size, node.roles).memcached_mb)
+        assert command[command.index("-m") + 1] == str(expected.memcached_mb)
         assert command[command.index("-p") + 1] == "11211"
         assert command[command.index("-l") + 1] == ("${PRIVATE_IP}" if private else "127.0.0.1")
         assert (f"EnvironmentFile={paths.NODE_ENV_FILE}" in dropin) == private
@@ -325,49 +405,44 @@ def test_db_cluster_is_kept_off_the_root_disk(render_layout: str, render_topolog
 def test_db_listens_and_admits_per_bind(render_layout: str, render_topology: Build) -> None:
     topology = render_topology(render_layout)
     node = topology.db_node
+    expected = EXPECTED[render_layout][node.group]
     files = rendered_files(node, topology)
-    private = topology.bind(node.group, "db") == "private"
+    private = expected.binds["db"] == PRIVATE
     hba_hosts = [line.split()[3] for line in files[PG_HBA_STAGED].splitlines() if line.startswith("host")]
-    expected = ["127.0.0.1/32", "::1/128"] + ([topology.config.vpc_cidr] if private else [])
-    assert hba_hosts == expected
+    assert hba_hosts == ["127.0.0.1/32", "::1/128"] + ([topology.config.vpc_cidr] if private else [])
     assert all(line.split()[-1] == "scram-sha-256" for line in files[PG_HBA_STAGED].splitlines() if line.startswith("host"))
     script = files[paths.PGDATA_SCRIPT]
     assert ('listen="127.0.0.1,$PRIVATE_IP"' in script) == private
-    tuning = tune(node.size, node.roles)
-    staged = files[f"{paths.CONFIG_DIR}/postgresql.conf"]
-    assert f"shared_buffers = {tuning.pg_shared_buffers_mb}MB" in staged
-    assert f"effective_cache_size = {tuning.pg_effective_cache_size_mb}MB" in staged
+    staged = files[PG_TUNING_STAGED]
+    assert f"shared_buffers = {expected.shared_buffers_mb}MB" in staged.splitlines()
+    assert f"effective_cache_size = {expected.effective_cache_mb}MB" in staged.splitlines()
 
 
-def test_roles_bring_only_their_own_pieces(render_topology: Build) -> None:
-    topology = render_topology("split")
-    wanted = {
-        "web": NGINX_SITE_FILE,
-        "app": APP_UNIT_PATH,
-        "cache": MEMCACHED_DROPIN,
-        "db": paths.PGDATA_SCRIPT,
-    }
+def _files_of(roles: tuple[str, ...]) -> dict[str, str]:
+    return {path: template for role in roles for path, template in ROLE_FILES[role].items()} | BASE_FILES
+
+
+def test_roles_bring_only_their_own_pieces(render_layout: str, render_topology: Build) -> None:
+    topology = render_topology(render_layout)
     for node in topology.nodes:
         files = rendered_files(node, topology)
-        for role, path in wanted.items():
-            assert (path in files) == (role in node.roles)
+        assert set(files) == set(_files_of(EXPECTED[render_layout][node.group].roles)), node.name
+        assert all(content.strip() for content in files.values()), node.name
 
 
-def test_every_template_is_used(render_topology: Build) -> None:
-    used: set[str] = set()
-    for layout in ("onebox", "split"):
-        topology = render_topology(layout)
-        for node in topology.nodes:
-            for role in ("base", *node.roles):
-                text = (TEMPLATE_ROOT / "roles" / f"{role}.yaml.j2").read_text()
-                used.update(re.findall(r"template: (\S+)", text))
-    for step in (ROOT / "steps").glob("*.j2"):
-        used.update(re.findall(r'{% include "cloud-init/files/(\S+)"', step.read_text()))
-    on_disk = {p.name for p in (TEMPLATE_ROOT / "files").iterdir()}
-    assert used == on_disk
-    assert {p.name for p in (TEMPLATE_ROOT / "roles").iterdir()} == {
-        f"{r}.yaml.j2" for r in ("base", "web", "app", "cache", "db")
-    }
+def test_every_template_is_used(render_layout: str, render_topology: Build) -> None:
+    """Each template a layout's roles name is rendered on its nodes, and together the layouts use every one on disk."""
+    topology = render_topology(render_layout)
+    named = set()
+    for node in topology.nodes:
+        for fragment in ("base", *node.roles):
+            named.update(re.findall(r"template: (\S+)", (TEMPLATE_ROOT / "roles" / f"{fragment}.yaml.j2").read_text()))
+    rendered = {template for node in topology.nodes for template in _files_of(node.roles).values()}
+    assert named == rendered
+    every_role = {template for roles in ROLE_FILES.values() for template in roles.values()} | set(BASE_FILES.values())
+    in_steps = {t for step in (ROOT / "steps").glob("*.j2") for t in re.findall(r'{% include "cloud-init/files/(\S+)"', step.read_text())}
+    assert every_role | in_steps == {p.name for p in (TEMPLATE_ROOT / "files").iterdir()}
+    assert {p.name for p in (TEMPLATE_ROOT / "roles").iterdir()} == {f"{r}.yaml.j2" for r in ("base", *ALL_ROLES)}
 
 
 def test_merge_concatenates_lists_and_merges_maps() -> None:

@@ -5,6 +5,8 @@ gunicorn and nginx on loopback: release -> env -> migrate -> collectstatic ->
 activate -> static files -> upstream. Paths point into a scratch root
 through the scripts' environment variables; the service manager is the
 stand-in from tests/support/services.py, which really starts gunicorn and nginx.
+nginx serves the site the program writes on its web nodes, with only its
+paths and its port moved into the scratch root.
 The tests then read what each run did and what the second run left alone.
 """
 
@@ -21,7 +23,7 @@ import tarfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,9 @@ import pytest
 
 from model import paths
 from model.project import ROOT
+from model.topology import Topology
 from render import steps
+from render.userdata import STATIC_ACCESS_LOG
 from tests.support.services import (
     Memcached,
     NginxSite,
@@ -37,6 +41,7 @@ from tests.support.services import (
     ServiceCtlConfig,
     free_port,
     private_dir,
+    program_site,
     read_env_file,
     require_tool,
     run_env,
@@ -51,32 +56,6 @@ RUN_AS = "nobody"
 APP_GROUP = "nogroup"
 BUILD_AS = "daemon"
 """An unprivileged account of this machine other than RUN_AS, standing in for the nodes' build user."""
-NGINX_CONF = """\
-worker_processes 1;
-pid {root}/nginx.pid;
-error_log {root}/error.log;
-events {{ worker_connections 64; }}
-http {{
-    include /etc/nginx/mime.types;
-    access_log off;
-    client_body_temp_path {root}/body;
-    proxy_temp_path {root}/proxy;
-    fastcgi_temp_path {root}/fastcgi;
-    uwsgi_temp_path {root}/uwsgi;
-    scgi_temp_path {root}/scgi;
-    include {upstream_file};
-    server {{
-        listen 127.0.0.1:{port};
-        location /static/ {{ alias {static_root}/; }}
-        location / {{
-            proxy_pass http://django_app;
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-Proto $scheme;
-        }}
-    }}
-}}
-"""
-
 
 def release_archive(source: Path) -> bytes:
     """The project as the program uploads it: a gzip tarball of its tree, caches left out."""
@@ -141,7 +120,9 @@ def _env_file(database_url: str, cache: str, static_root: Path, extra: str = "")
 
 
 @pytest.fixture(scope="module")
-def deployment(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+def deployment(
+    postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFactory, render_topology: Callable[..., Topology]
+) -> Iterator[Deployment]:
     for tool in ("nginx", "memcached", "curl", "runuser", "tar"):
         require_tool(tool)
     root = shared_tempdir("dt-deploy-")
@@ -156,14 +137,22 @@ def deployment(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFacto
     (root / "releases" / f"{release}.tar.gz").write_bytes(archive)
 
     app_port, web_port = free_port(), free_port()
-    nginx = NginxSite(root / "nginx", root / "nginx" / "nginx.conf")
+    static_root, upstream_file = str(root / "srv" / "static"), str(root / "nginx" / "django-tiers" / "upstream.conf")
+    nginx = NginxSite.serving(root / "nginx", program_site(render_topology("onebox"), {
+        f"include {paths.NGINX_UPSTREAM_FILE};": f"include {upstream_file};",
+        f"alias {paths.STATIC_ROOT}/;": f"alias {static_root}/;",
+        f"alias {paths.MEDIA_ROOT}/;": f"alias {root / 'srv' / 'media'}/;",
+        STATIC_ACCESS_LOG: str(root / "nginx" / "static.log"),
+        "listen 80 default_server;": f"listen 127.0.0.1:{web_port} default_server;",
+        "listen [::]:80 default_server;": "",
+    }))
     env = {
         "RELEASES_DIR": str(root / "releases"),
         "CURRENT_LINK": str(root / "current"),
         "APP_ENV_FILE": str(root / "etc" / "app.env"),
         "STATE_FILE": str(root / "activated"),
-        "STATIC_ROOT": str(root / "srv" / "static"),
-        "NGINX_UPSTREAM_FILE": str(root / "nginx" / "django-tiers" / "upstream.conf"),
+        "STATIC_ROOT": static_root,
+        "NGINX_UPSTREAM_FILE": upstream_file,
         "NGINX_CONF": str(nginx.config),
         "RUN_AS": RUN_AS,
         "BUILD_USER": BUILD_AS,
@@ -176,9 +165,6 @@ def deployment(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFacto
         "APP_PORT": str(app_port),
         "HEALTH_TIMEOUT": "30",
     }
-    nginx.config.write_text(NGINX_CONF.format(
-        root=nginx.root, upstream_file=env["NGINX_UPSTREAM_FILE"], port=web_port, static_root=env["STATIC_ROOT"],
-    ))
     env["SERVICE_CTL"] = str(write_service_ctl(root, ServiceCtlConfig(
         app_unit=paths.APP_UNIT, current_link=env["CURRENT_LINK"], env_file=env["APP_ENV_FILE"],
         bind=f"127.0.0.1:{app_port}", wsgi="demo_site.wsgi:application", pid_file=str(run_dir / "gunicorn.pid"),
@@ -192,8 +178,7 @@ def deployment(postgres: PostgresCluster, tmp_path_factory: pytest.TempPathFacto
     cache = Memcached()
     cache.start()
     site = Deployment(root, steps.write_all(tmp_path_factory.mktemp("steps")), env, release, app_port, web_port, nginx)
-    static_root = site.path("STATIC_ROOT")
-    env_text = _env_file(postgres.url("deploy_app", db_password, "deploy_app"), cache.location, static_root)
+    env_text = _env_file(postgres.url("deploy_app", db_password, "deploy_app"), cache.location, site.path("STATIC_ROOT"))
     try:
         _deploy(site, env_text)
         yield site
@@ -331,6 +316,16 @@ def test_site_answers_through_nginx(deployment: Deployment) -> None:
     assert body == (DEMO / "counter" / "static" / "counter" / "site.css").read_bytes()
     status, _, _ = _get(deployment, paths.HEALTH_PATH, host="127.0.0.1")
     assert status == 200
+
+
+def test_static_files_are_served_by_nginx_from_disk(deployment: Deployment) -> None:
+    """The program's `location /static/` answers from the published files, not the app behind it."""
+    css = (DEMO / "counter" / "static" / "counter" / "site.css").read_bytes()
+    status, headers, body = _get(deployment, "/static/counter/site.css")
+    assert (status, body) == (200, css)
+    assert headers["Cache-Control"] == "max-age=2592000"
+    assert "GET /static/counter/site.css HTTP" in (deployment.nginx.root / "static.log").read_text()
+    assert _get(deployment, "/static/counter/no-such-file.css")[0] == 404
 
 
 def test_changed_env_restarts_the_app(deployment: Deployment) -> None:

@@ -29,7 +29,10 @@ from urllib.parse import quote
 
 import pytest
 
+from model import paths
 from model.project import ROOT
+from model.topology import Topology
+from render.userdata import NGINX_SITE_FILE, rendered_files
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 PG_OS_USER = "postgres"
@@ -190,12 +193,55 @@ class Memcached:
             self.process.wait(timeout=10)
 
 
+NGINX_MAIN_CONF = """\
+worker_processes 1;
+pid {root}/nginx.pid;
+error_log {root}/error.log;
+events {{ worker_connections 64; }}
+http {{
+    include /etc/nginx/mime.types;
+    access_log off;
+    client_body_temp_path {root}/body;
+    proxy_temp_path {root}/proxy;
+    fastcgi_temp_path {root}/fastcgi;
+    uwsgi_temp_path {root}/uwsgi;
+    scgi_temp_path {root}/scgi;
+    include {site};
+}}
+"""
+"""The part of Debian's nginx.conf a node's site relies on, kept in a scratch root."""
+
+
+def program_site(topology: Topology, moves: dict[str, str]) -> str:
+    """The nginx site the program writes on its web nodes, each node path or port in `moves` replaced."""
+    files = rendered_files(topology.nodes_with("web")[0], topology)
+    site = files[NGINX_SITE_FILE]
+    # Port 80 serves what every server block of the site holds: put both in, as nginx reads them.
+    for part in (paths.NGINX_PORT80_FILE, paths.NGINX_SERVER_FILE):
+        site = site.replace(f"include {part};", files[part])
+    for on_node, here in moves.items():
+        assert on_node in site, f"the program's nginx site no longer holds {on_node!r}"
+        site = site.replace(on_node, here)
+    return site
+
+
 @dataclass(frozen=True)
 class NginxSite:
     """nginx run from a config written by the test (the service stand-in starts it); its files stay in `root`."""
 
     root: Path
     config: Path
+
+    @classmethod
+    def serving(cls, root: Path, site: str) -> NginxSite:
+        """A site inside NGINX_MAIN_CONF, written into `root`."""
+        (root / "site.conf").write_text(site)
+        config = root / "nginx.conf"
+        config.write_text(NGINX_MAIN_CONF.format(root=root, site=root / "site.conf"))
+        return cls(root, config)
+
+    def start(self) -> None:
+        subprocess.run(["nginx", "-c", str(self.config), "-e", str(self.root / "error.log")], check=True)
 
     def stop(self) -> None:
         pid_file = self.root / "nginx.pid"
