@@ -341,7 +341,7 @@ def likely_layouts(draw: st.DrawFn) -> dict[str, dict[str, object]]:
     return groups
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(groups=st.one_of(likely_layouts(), st.dictionaries(group_names, group_specs, min_size=1, max_size=4)))
 def test_custom_layouts_are_accepted_exactly_when_well_formed(groups):
     config = bad(layout="custom", tiers={}, nodes=groups)
