@@ -249,8 +249,9 @@ FIREWALL_MATRIX: dict[str, list[tuple]] = {
         ("in", "dt-custom-db", "tcp", "5432", ("dt-custom-app",)),
     ],
 }
-"""Every flow the firewalls of each stack file let through, from the README's layouts and DESIGN's least privilege:
-(direction, the tag the firewall guards, protocol, ports, who may come in or go out)."""
+"""Every flow the firewalls of each stack file let through, from the README's layouts: the public entry takes the
+web ports, app only from web, cache and db only from app, SSH only from the admin networks, colocated services
+nothing. (direction, the tag the firewall guards, protocol, ports, who may come in or go out)"""
 
 
 def _matrix(result: Run) -> list[tuple]:

@@ -1,4 +1,4 @@
-"""The model's firewall matrix and cost per layout, as literal tables from the README and DESIGN's least privilege."""
+"""The model's firewall matrix and cost per layout, as literal tables from the README's layouts and prices."""
 
 from __future__ import annotations
 
