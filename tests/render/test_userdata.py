@@ -229,6 +229,9 @@ def test_base_admin_user_and_ssh(render_layout: str, render_topology: Build, ren
     topology = render_topology(render_layout, sshPublicKeys=[render_ssh_key, second_key])
     for node in topology.nodes:
         doc = user_data(node, topology)
+        assert set(doc) - {"swap"} == {
+            "package_update", "manage_etc_hosts", "packages", "disable_root", "ssh_pwauth", "users", "write_files", "runcmd",
+        }
         admin = [u for u in doc["users"] if u["name"] == paths.ADMIN_USER]
         assert len(admin) == 1
         assert admin[0]["sudo"] == "ALL=(ALL) NOPASSWD:ALL"
