@@ -229,9 +229,10 @@ def test_base_admin_user_and_ssh(render_layout: str, render_topology: Build, ren
     topology = render_topology(render_layout, sshPublicKeys=[render_ssh_key, second_key])
     for node in topology.nodes:
         doc = user_data(node, topology)
-        assert set(doc) - {"swap"} == {
+        expected = EXPECTED[render_layout][node.group]
+        assert set(doc) == {
             "package_update", "manage_etc_hosts", "packages", "disable_root", "ssh_pwauth", "users", "write_files", "runcmd",
-        }
+        } | ({"swap"} if expected.swap_mb else set()) | ({"groups"} if "app" in expected.roles else set()), node.name
         admin = [u for u in doc["users"] if u["name"] == paths.ADMIN_USER]
         assert len(admin) == 1
         assert admin[0]["sudo"] == "ALL=(ALL) NOPASSWD:ALL"
