@@ -161,6 +161,16 @@ def test_document_is_cloud_config(render_layout: str, render_topology: Build) ->
         assert yaml.safe_load(text) == user_data(node, topology)
 
 
+def test_document_reads_like_the_files_it_writes(render_layout: str, render_topology: Build) -> None:
+    """Each file's content is a literal block and each command one line, as a person would write them."""
+    topology = render_topology(render_layout)
+    for node in topology.nodes:
+        text = render_user_data(node, topology)
+        assert text.count("  content: |") == len(rendered_files(node, topology)), node.name
+        assert "\n- [systemctl, daemon-reload]\n" in text, node.name
+        assert text.index("users:") < text.index("write_files:") < text.index("runcmd:"), node.name
+
+
 def test_deterministic(render_layout: str, render_topology: Build) -> None:
     first = [render_user_data(n, t) for t in [render_topology(render_layout)] for n in t.nodes]
     second = [render_user_data(n, t) for t in [render_topology(render_layout)] for n in t.nodes]
@@ -227,6 +237,10 @@ def test_base_admin_user_and_ssh(render_layout: str, render_topology: Build, ren
     topology = render_topology(render_layout, sshPublicKeys=[render_ssh_key, second_key])
     for node in topology.nodes:
         doc = user_data(node, topology)
+        expected = EXPECTED[render_layout][node.group]
+        assert set(doc) == {
+            "package_update", "manage_etc_hosts", "packages", "disable_root", "ssh_pwauth", "users", "write_files", "runcmd",
+        } | ({"swap"} if expected.swap_mb else set()) | ({"groups"} if "app" in expected.roles else set()), node.name
         admin = [u for u in doc["users"] if u["name"] == paths.ADMIN_USER]
         assert len(admin) == 1
         assert admin[0]["sudo"] == "ALL=(ALL) NOPASSWD:ALL"
@@ -313,6 +327,8 @@ def test_app_unit_binds_where_the_layout_says(render_layout: str, render_topolog
         assert _gunicorn_bind(unit) == ("${PRIVATE_IP}:8000" if private else "127.0.0.1:8000")
         assert (f"EnvironmentFile={paths.NODE_ENV_FILE}" in unit) == private
         assert f"--workers {expected.workers} " in unit
+        # Only the web nodes reach a private app port (cloud firewall), so nginx's forwarded headers are trusted from any peer.
+        assert f"--forwarded-allow-ips {'*' if private else '127.0.0.1'} " in unit
         for line in (
             f"User={paths.APP_USER}",
             f"WorkingDirectory={paths.CURRENT_LINK}",
