@@ -76,7 +76,6 @@ def _context(node: Node, topology: Topology) -> dict[str, Any]:
         "paths": {name: getattr(paths, name) for name in dir(paths) if name.isupper()},
         "Role": Role,
         "Bind": Bind,
-        "roles": node.roles,
         "tuning": tuning,
         "bind": bind,
         "vpc_cidr": topology.config.vpc_cidr,

@@ -502,3 +502,13 @@ def test_kernel_reboots_roll_one_node_of_a_group_at_a_time(render_topology: Buil
     assert _reboot_time(script, tmp_path, "box-1") == "02:00"
     runcmd = [" ".join(map(str, c)) if isinstance(c, list) else c for c in user_data(node, topology)["runcmd"]]
     assert REBOOT_SLOT_SCRIPT in runcmd
+
+
+def test_two_fragments_writing_one_path_are_refused() -> None:
+    from render.userdata import _fill_write_files
+
+    entry = {"path": "/etc/x.conf", "template": "auto-upgrades.conf.j2", "permissions": "0644"}
+    context = {"reboot_slot_script": "/usr/local/sbin/x"}
+    assert len(_fill_write_files([entry], context)) == 1
+    with pytest.raises(FragmentConflict, match="/etc/x.conf"):
+        _fill_write_files([entry, {**entry}], context)
