@@ -128,7 +128,8 @@ class RecordingMonitor(mocks.MockMonitor):
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
         mocks._ensure_event_loop()
-        inputs = provider_view(rpc.deserialize_properties(request.object))
+        given = rpc.deserialize_properties(request.object)
+        inputs = provider_view(given)
         if request.custom and not self.preview:
             exist = self.tags_before | self._tags_made_by(request.dependencies)
             self.account.judge(self.stack, request.type, request.name, inputs, exist)
@@ -146,7 +147,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 id=response.id,
                 parent=request.parent,
                 custom=request.custom,
-                inputs=recorded(rpc.deserialize_properties(request.object)),
+                inputs=recorded(given),
                 outputs=dict(state),
                 protect=request.protect,
                 dependencies=tuple(sorted(request.dependencies)),

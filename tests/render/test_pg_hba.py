@@ -2,18 +2,14 @@
 
 from __future__ import annotations
 
-import datetime
 import os
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from localcloud.certificate import self_signed
 from model import paths
 from model.topology import Topology
 from render.app_env import database_url
@@ -25,18 +21,9 @@ APP_PASSWORD = "app-pw-7c2e1b9d"
 
 def _self_signed(directory) -> None:
     """A certificate like Debian's snakeoil: self-signed, for the node's name."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "db-1")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    (directory / "server.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "server.key").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption(),
-    ))
+    chain, key = self_signed("db-1")
+    (directory / "server.crt").write_bytes(chain)
+    (directory / "server.key").write_bytes(key)
     for name in ("server.crt", "server.key"):
         shutil.chown(directory / name, PG_OS_USER)
         (directory / name).chmod(0o600)
