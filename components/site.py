@@ -41,6 +41,13 @@ class SiteArgs:
     secrets: Secrets
 
 
+def _group_user_data(group: str, topology: Topology) -> dict[str, str]:
+    """Each node's user-data, rendered once per group: every node of a group gets the same bytes."""
+    members = [n for n in topology.nodes if n.group == group]
+    text = render_user_data(members[0], topology)
+    return {n.name: text for n in members}
+
+
 class Site(pulumi.ComponentResource):
     url: pulumi.Output[str]
     public_ip: pulumi.Output[str]
@@ -69,7 +76,7 @@ class Site(pulumi.ComponentResource):
         self.groups = {
             g.name: NodeGroup(g.name, NodeGroupArgs(
                 nodes=tuple(n for n in topology.nodes if n.group == g.name),
-                user_data={n.name: render_user_data(n, topology) for n in topology.nodes if n.group == g.name},
+                user_data=_group_user_data(g.name, topology),
                 binds={role: topology.bind(g.name, role) for (group, role) in topology.binds if group == g.name},
                 tags=[tag_names[topology.stack_tag], *(tag_names[topology.role_tag(role)] for role in g.roles)],
                 image=cfg.image,
