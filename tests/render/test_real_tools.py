@@ -8,6 +8,7 @@ silently passes everything fails.
 
 from __future__ import annotations
 
+import gzip
 import http.server
 import re
 import shutil
@@ -116,9 +117,10 @@ class _App(http.server.BaseHTTPRequestHandler):
         """Quiet: the test reads `asked`."""
 
 
-def _get(port: int, path: str) -> tuple[int, dict[str, str], bytes]:
+def _get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers=headers or {})
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=15) as response:
+        with urllib.request.urlopen(request, timeout=15) as response:
             return response.status, dict(response.headers), response.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()
@@ -227,6 +229,8 @@ def test_nginx_serves_static_from_disk_and_proxies_the_rest(render_topology: Bui
     web_port = free_port()
     (root / "static" / "counter").mkdir(parents=True)
     (root / "static" / "counter" / "site.css").write_text("body { color: teal; }\n")
+    precompressed = gzip.compress(b"body { color: teal; }\n", mtime=0)
+    (root / "static" / "counter" / "site.css.gz").write_bytes(precompressed)
     upstream = rendered_files(topology.nodes_with("web")[0], topology)[paths.NGINX_UPSTREAM_FILE]
     (root / "upstream.conf").write_text(upstream.replace("127.0.0.1:8000", f"127.0.0.1:{app.server_address[1]}"))
     nginx = NginxSite.serving(root, program_site(topology, {
@@ -244,6 +248,8 @@ def test_nginx_serves_static_from_disk_and_proxies_the_rest(render_topology: Bui
         assert (status, body) == (200, b"body { color: teal; }\n")
         assert headers["Content-Type"] == "text/css" and headers["Cache-Control"] == "max-age=2592000"
         assert _get(web_port, "/static/counter/missing.css")[0] == 404
+        status, headers, body = _get(web_port, "/static/counter/site.css", {"Accept-Encoding": "gzip"})
+        assert (status, headers.get("Content-Encoding"), body) == (200, "gzip", precompressed), "gzip_static sends the .gz as it is"
         assert _get(web_port, "/counter/")[2] == b"from the app\n"
         assert handler.asked == ["/counter/"]
     finally:

@@ -301,7 +301,12 @@ def test_web_files_are_deferred_and_default_site_removed(render_layout: str, ren
     assert "listen 80 default_server;" in site and f"include {paths.NGINX_PORT80_FILE};" in site
     assert files[paths.NGINX_PORT80_FILE].strip().endswith(f"include {paths.NGINX_SERVER_FILE};")
     assert f"alias {paths.STATIC_ROOT}/;" in server and f"alias {paths.MEDIA_ROOT}/;" in server
-    assert f"access_log {STATIC_ACCESS_LOG};" in server
+    assert f"access_log {STATIC_ACCESS_LOG} combined buffer=64k flush=1s;" in server
+    static = server[server.index("location /static/ {"):]
+    static = static[: static.index("}")]
+    for line in ("sendfile on;", "tcp_nopush on;", "gzip_static on;", "open_file_cache max="):
+        assert line in static, line
+    assert "try_files" not in static
     assert "proxy_pass http://django_app;" in server
     assert "\nserver_tokens off;\n" in site[: site.index("server {")], "no server block of the site tells its version"
     media = server[server.index("location /media/ {"):]

@@ -324,7 +324,11 @@ def test_static_files_are_served_by_nginx_from_disk(deployment: Deployment) -> N
     status, headers, body = _get(deployment, "/static/counter/site.css")
     assert (status, body) == (200, css)
     assert headers["Cache-Control"] == "max-age=2592000"
-    assert "GET /static/counter/site.css HTTP" in (deployment.nginx.root / "static.log").read_text()
+    log = deployment.nginx.root / "static.log"
+    deadline = time.monotonic() + 10
+    while "GET /static/counter/site.css HTTP" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the buffered static log is flushed within a second or so"
+        time.sleep(0.2)
     assert _get(deployment, "/static/counter/no-such-file.css")[0] == 404
 
 
