@@ -9,3 +9,16 @@ class Counter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}={self.value}"
+
+
+class Sale(models.Model):
+    """A few thousand sales, seeded by a migration: what the report page aggregates."""
+
+    product = models.CharField(max_length=50)
+    region = models.CharField(max_length=20)
+    day = models.DateField()
+    quantity = models.PositiveIntegerField()
+    unit_price_cents = models.PositiveIntegerField()
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.region} {self.product} x{self.quantity}"

@@ -16,7 +16,7 @@ from django.test import TestCase, override_settings
 from pymemcache.client.base import Client as MemcacheClient
 
 from counter.middleware import HEALTH_PATH
-from counter.models import Counter
+from counter.models import Counter, Sale
 from counter.views import COUNTER_NAME, FRAGMENT_KEY
 
 FOREIGN_HOST = "203.0.113.9"
@@ -75,6 +75,42 @@ class PageTests(TestCase):
         ]
         self.assertTrue(all(count > 0 for count in items), items)
         self.assertGreaterEqual(sum(items), 64)
+
+
+class ReportTests(TestCase):
+    """The report: aggregates over the seeded sales, rendered once and then served from the cache."""
+
+    def setUp(self) -> None:
+        cache.clear()
+
+    def test_migration_seeds_a_few_thousand_sales(self) -> None:
+        self.assertGreaterEqual(Sale.objects.count(), 3000)
+        self.assertGreater(Sale.objects.values("product").distinct().count(), 100)
+
+    def test_report_shows_the_aggregates_of_every_sale(self) -> None:
+        rows = list(Sale.objects.values_list("region", "quantity", "unit_price_cents"))
+        revenue = sum(q * p for _, q, p in rows)
+        north = [(q, p) for r, q, p in rows if r == "north"]
+        response = self.client.get("/report/", HTTP_HOST=settings.ALLOWED_HOSTS[0])
+        self.assertEqual(response.status_code, 200)
+        self.assertContains(response, f'<strong id="sales">{len(rows)}</strong>', html=False)
+        self.assertContains(response, f'<strong id="revenue">{revenue}</strong>', html=False)
+        self.assertContains(
+            response, f"<tr><td>north</td><td>{len(north)}</td><td>{sum(q for q, _ in north)}</td>"
+            f"<td>{sum(q * p for q, p in north)}</td>", html=False,
+        )
+        products = response.content.decode().split('<table id="products">')[1]
+        self.assertEqual(products.count("<tr><td>product-"), Sale.objects.values("product").distinct().count())
+
+    @needs_memcached
+    def test_report_is_a_miss_then_the_same_bytes_from_the_cache_without_a_query(self) -> None:
+        host = settings.ALLOWED_HOSTS[0]
+        first = self.client.get("/report/", HTTP_HOST=host)
+        with self.assertNumQueries(0):
+            second = self.client.get("/report/", HTTP_HOST=host)
+        self.assertEqual((first["X-Cache"], second["X-Cache"]), ("miss", "hit"))
+        self.assertEqual(first.content, second.content)
+        self.assertEqual(self.client.get("/report/?other", HTTP_HOST=host)["X-Cache"], "miss")
 
 
 class HealthTests(TestCase):

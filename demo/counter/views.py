@@ -1,10 +1,11 @@
-"""The demo page: a shared counter and a fragment cached in memcached."""
+"""The demo pages: a shared counter with a fragment cached in memcached, and a sales report real sites would cache."""
 
+import hashlib
 import socket
 
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Avg, Count, F, Max, Min, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
@@ -13,6 +14,8 @@ from django.utils import timezone
 FRAGMENT_KEY = "demo:fragment:v1"
 FRAGMENT_SECONDS = 60
 COUNTER_NAME = "visits"
+REPORT_KEY_PREFIX = "demo:report:v1:"
+REPORT_SECONDS = 60
 
 
 def _increment() -> int:
@@ -52,4 +55,38 @@ def index(request: HttpRequest) -> HttpResponse:
     )
     response["X-Cache"] = "hit" if hit else "miss"
     response["Cache-Control"] = "no-store"
+    return response
+
+
+def _report_html() -> str:
+    """Aggregates over every sale, by region and by product, rendered: what the cache saves."""
+    from counter.models import Sale
+
+    revenue = Sum(F("quantity") * F("unit_price_cents"))
+    measures = {"sales": Count("id"), "units": Sum("quantity"), "revenue_cents": revenue}
+    return render_to_string("counter/report.html", {
+        "totals": Sale.objects.aggregate(**measures),
+        "regions": Sale.objects.values("region").annotate(
+            **measures, average_price_cents=Avg("unit_price_cents"),
+        ).order_by("region"),
+        "products": Sale.objects.values("product").annotate(
+            **measures, average_price_cents=Avg("unit_price_cents"), first_sale=Min("day"), last_sale=Max("day"),
+        ).order_by("-revenue_cents", "product"),
+        "rendered_by": socket.gethostname(),
+        "rendered_at": timezone.now(),
+        "seconds": REPORT_SECONDS,
+    })
+
+
+def report(request: HttpRequest) -> HttpResponse:
+    """The report, kept in the cache per URL as Django's cache_page would, so a cache hit skips the database."""
+    key = REPORT_KEY_PREFIX + hashlib.sha256(request.get_full_path().encode()).hexdigest()
+    html = cache.get(key)
+    hit = html is not None
+    if not hit:
+        html = _report_html()
+        cache.set(key, html, REPORT_SECONDS)
+    response = HttpResponse(html)
+    response["X-Cache"] = "hit" if hit else "miss"
+    response["Cache-Control"] = f"max-age={REPORT_SECONDS}"
     return response

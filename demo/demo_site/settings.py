@@ -79,11 +79,25 @@ CACHE_LOCATIONS = _env_list("CACHE_LOCATIONS")
 if CACHE_LOCATIONS:
     # Several locations make pymemcache's HashClient shard keys across the
     # cache nodes. ignore_exc turns a dead node into cache misses, not errors.
+    # A node that fails is tried again after retry_timeout; failing that
+    # retry (retry_attempts) takes it out of the ring for dead_timeout
+    # seconds, its keys going to the other nodes (or missing, if it was the
+    # only one). A restarted cache node so serves hits again within about
+    # three seconds; pymemcache's default dead_timeout (60 s) kept it away
+    # for up to a minute.
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache",
             "LOCATION": CACHE_LOCATIONS,
-            "OPTIONS": {"connect_timeout": 1, "timeout": 1, "ignore_exc": True, "no_delay": True},
+            "OPTIONS": {
+                "connect_timeout": 1,
+                "timeout": 1,
+                "ignore_exc": True,
+                "no_delay": True,
+                "retry_attempts": 1,
+                "retry_timeout": 1,
+                "dead_timeout": 2,
+            },
         }
     }
 else:

@@ -1,6 +1,9 @@
-"""Routes of the demo: one page. /healthz is answered by middleware, before host checks."""
+"""Routes of the demo: the counter page and the sales report. /healthz is answered by middleware, before host checks."""
 
 from counter import views
 from django.urls import path
 
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("report/", views.report, name="report"),
+]

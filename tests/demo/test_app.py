@@ -12,6 +12,7 @@ import json
 import secrets
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -92,7 +93,7 @@ def test_django_suite_against_real_services(django_python: str, postgres: Postgr
     )
     assert result.returncode == 0, result.stderr[-4000:]
     assert "skipped" not in result.stderr, result.stderr[-4000:]
-    assert "Ran 10 tests" in result.stderr
+    assert "Ran 13 tests" in result.stderr
 
 
 def test_served_by_gunicorn(django_python: str, postgres: PostgresCluster, memcached_factory, gunicorn_factory) -> None:
@@ -115,6 +116,40 @@ def test_served_by_gunicorn(django_python: str, postgres: PostgresCluster, memca
     assert headers["Content-Type"] == "application/json"
     assert json.loads(body) == {"status": "ok"}
     assert _get(f"{base}/", "10.20.30.40")[0] == 400
+
+
+CACHE_RECOVERY_SECONDS = 5
+"""A restarted cache node serves hits again within this: the demo's pymemcache options."""
+
+
+def test_report_hits_again_soon_after_its_cache_node_restarts(
+    django_python: str, postgres: PostgresCluster, memcached_factory, gunicorn_factory,
+) -> None:
+    postgres.psql("DROP DATABASE IF EXISTS demo_recovery; CREATE DATABASE demo_recovery;")
+    (server,) = memcached_factory(1)
+    env = _demo_env(postgres.url(database="demo_recovery"), server.location)
+    subprocess.run([django_python, "manage.py", "migrate", "--noinput"], cwd=DEMO, env=env, check=True,
+                   capture_output=True)
+    base = gunicorn_factory(env)
+    assert [_get(f"{base}/report/", SITE_HOST)[1]["X-Cache"] for _ in range(2)] == ["miss", "hit"]
+
+    server.stop()
+    down = []
+    for _ in range(5):  # a request now and then while the node is down, each after the client's retry delay
+        down.append(_get(f"{base}/report/", SITE_HOST))
+        time.sleep(1.2)
+    assert [(status, headers["X-Cache"]) for status, headers, _ in down] == [(200, "miss")] * 5
+
+    server.start()
+    restarted = time.monotonic()
+    answers = []
+    while time.monotonic() - restarted < 2 * CACHE_RECOVERY_SECONDS:  # bounded: at most 100 requests
+        answers.append((time.monotonic() - restarted, _get(f"{base}/report/", SITE_HOST)[1]["X-Cache"]))
+        if answers[-1][1] == "hit" or len(answers) >= 100:
+            break
+        time.sleep(0.1)
+    assert answers[-1][1] == "hit", answers
+    assert answers[-1][0] < CACHE_RECOVERY_SECONDS, answers
 
 
 def test_an_outage_tells_the_outside_nothing_but_error(gunicorn_factory, tmp_path: Path) -> None:
