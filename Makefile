@@ -10,6 +10,8 @@
 #                           cut to fit a pull request comment (WHOLE=1: all of it)
 #   make mutants            the standing deliberate bugs, each caught by its tests (also part of make test)
 #   make mutation           mutmut over the pure floors (slow; not part of make test)
+#   make bench STACK=onebox the article's claims measured on the local cloud (root; not part of make test);
+#                           STACK=split adds the app tier at 1-3 nodes, STACK=layout onebox against split
 STACK ?= onebox
 PYTHON ?= python3
 VENV := venv
@@ -19,9 +21,10 @@ PY := $(VENV)/bin/python
 # the local cloud boots machines with.
 DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresql-15 \
 	python3-venv curl util-linux tar gzip git graphviz fonts-dejavu-core \
-	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client
+	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client \
+	wrk slowhttptest
 
-.PHONY: plan diagrams diff local local-down test system-deps mutants mutation
+.PHONY: plan diagrams diff local local-down test system-deps mutants mutation bench
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt policy/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,3 +64,7 @@ mutation: system-deps $(VENV)/.installed
 	rm -rf mutants
 	$(VENV)/bin/mutmut run --max-children 2
 	$(VENV)/bin/mutmut results
+
+# The local cloud's lock: the bench's stacks share host state with the local-cloud tests.
+bench: system-deps $(VENV)/.installed
+	flock /tmp/django-tiers-localcloud.lock $(PY) -m bench $(STACK)

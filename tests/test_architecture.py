@@ -19,15 +19,17 @@ FLOORS: dict[str, frozenset[str]] = {
     "__main__": frozenset({"model", "render", "components"}),
     "sim": frozenset({"model", "sim"}),
     "localcloud": frozenset({"model", "render", "sim", "localcloud"}),
+    "bench": frozenset({"model", "sim", "localcloud", "bench"}),
     "policy": frozenset(),
     "demo": frozenset(),
 }
-"""Each floor and the project packages it may import. sim and localcloud run the program from outside, by its path;
+"""Each floor and the project packages it may import. sim and localcloud run the program from outside, by its path,
+and bench measures what localcloud runs;
 the policy pack and the demo run alone, each in its own virtualenv."""
 PROJECT_PACKAGES = frozenset(FLOORS) | {"tests", "steps"}
 PURE = ("model", "render")
 """Floors that decide without Pulumi."""
-FLOOR_FOLDERS = ("model", "render", "components", "sim", "localcloud", "policy")
+FLOOR_FOLDERS = ("model", "render", "components", "sim", "localcloud", "policy", "bench")
 
 
 def _modules(floor: str) -> list:
