@@ -88,3 +88,59 @@ def tune_for(vcpus: int, memory_mb: int, roles: tuple[Role, ...]) -> Tuning:
         pg_effective_cache_size_mb=db_mb * 3 // 4,
         swap_mb=max(MIN_SWAP_MB, memory_mb) if memory_mb < SWAP_BELOW_MB else 0,
     )
+
+
+PG_BACKEND_MB = 32
+"""What Postgres should set aside per connection it holds: a backend's own memory and its share of work_mem."""
+
+PG_MIN_CONNECTIONS = 20
+PG_MAX_CONNECTIONS = 100
+"""Postgres's own default: past it, more backends contend more than they serve, whatever the memory."""
+
+PG_RESERVED_CONNECTIONS = 5
+"""superuser_reserved_connections (3) and the deploy steps' own (migrate, collectstatic)."""
+
+STEP_CONNECTIONS = 2
+"""Clients besides gunicorn's workers: a migrate or collectstatic run during a deploy."""
+
+POOL_CLIENT_HEADROOM = 2
+"""PgBouncer admits this many times the clients the app tier has, so a rolling restart's overlap fits."""
+
+
+def pg_max_connections(tuning: Tuning) -> int:
+    """max_connections for the node's Postgres, from the memory its db share has."""
+    return max(PG_MIN_CONNECTIONS, min(PG_MAX_CONNECTIONS, tuning.share(Role.DB) // PG_BACKEND_MB))
+
+
+@dataclass(frozen=True)
+class ConnectionPlan:
+    """How the app tier's connections reach Postgres: directly, or through PgBouncer when they would not fit.
+
+    `pool_size` is how many server connections the app's database may use:
+    all the app's share of max_connections. Through PgBouncer, clients hold
+    a server connection only for the length of a transaction.
+    """
+
+    clients: int
+    server_limit: int
+    pooled: bool
+    pool_size: int
+    max_client_conn: int
+
+
+def plan_connections(workers_per_app_node: tuple[int, ...], max_connections: int) -> ConnectionPlan:
+    """Each app node's gunicorn workers hold one persistent connection; past the db's limit, PgBouncer pools them."""
+    if not workers_per_app_node or min(workers_per_app_node) < 1:
+        raise ValueError(f"every app node has at least one worker, not {workers_per_app_node!r}")
+    if max_connections <= PG_RESERVED_CONNECTIONS:
+        raise ValueError(f"max_connections must exceed the {PG_RESERVED_CONNECTIONS} reserved, not {max_connections}")
+    clients = sum(workers_per_app_node) + STEP_CONNECTIONS
+    limit = max_connections - PG_RESERVED_CONNECTIONS
+    pooled = clients > limit
+    return ConnectionPlan(
+        clients=clients,
+        server_limit=limit,
+        pooled=pooled,
+        pool_size=limit if pooled else 0,
+        max_client_conn=clients * POOL_CLIENT_HEADROOM if pooled else 0,
+    )

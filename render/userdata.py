@@ -21,7 +21,7 @@ import yaml
 
 from model import paths
 from model.roles import APP_PORT, CONSUMER, LOOPBACK_ADDRESS, MEMCACHED_PORT, POSTGRES_PORT, ROLES, Bind, Role
-from model.sizing import Tuning, tune
+from model.sizing import Tuning, pg_max_connections, tune
 from model.topology import Node, Topology
 from render.templates import render
 
@@ -77,6 +77,7 @@ def _context(node: Node, topology: Topology) -> dict[str, Any]:
         "Role": Role,
         "Bind": Bind,
         "tuning": tuning,
+        "pg_max_connections": pg_max_connections(tuning),
         "bind": bind,
         "vpc_cidr": topology.config.vpc_cidr,
         "ssh_public_keys": list(topology.config.ssh_public_keys),

@@ -10,7 +10,17 @@ from hypothesis import strategies as st
 
 from model.roles import ROLES
 from model.sizes import SIZES
-from model.sizing import MIN_MEMORY_MB, SWAP_BELOW_MB, tune, tune_for
+from model.sizing import (
+    MIN_MEMORY_MB,
+    PG_RESERVED_CONNECTIONS,
+    STEP_CONNECTIONS,
+    SWAP_BELOW_MB,
+    ConnectionPlan,
+    pg_max_connections,
+    plan_connections,
+    tune,
+    tune_for,
+)
 
 ROLE_SETS = [tuple(c) for n in range(1, len(ROLES) + 1) for c in combinations(ROLES, n)]
 
@@ -108,3 +118,54 @@ def test_rejects_impossible_machines(args: tuple[int, int, tuple[str, ...]]) -> 
 def test_unknown_slug_is_refused() -> None:
     with pytest.raises(KeyError):
         tune("s-99vcpu-1tb", ("app",))
+
+
+# Postgres connections --------------------------------------------------------------
+
+@pytest.mark.parametrize(("size", "roles", "expected"), [
+    # db share = memory - (192 + memory/16), split by weight; / 32 MB a connection, within 20..100.
+    ("s-1vcpu-512mb-10gb", ("db",), 20),       # 512 - 224 = 288 MB: 9, raised to the floor
+    ("s-1vcpu-2gb", ("db",), 54),              # 2048 - 320 = 1728 MB: 54
+    ("s-2vcpu-4gb", ("db",), 100),             # 3648 MB: 114, capped at Postgres's default
+    ("s-2vcpu-4gb", ("web", "app", "cache", "db"), 34),  # 3648 * 3/10 = 1094 MB: 34
+])
+def test_max_connections_follow_the_db_share(size: str, roles: tuple[str, ...], expected: int) -> None:
+    assert pg_max_connections(tune(size, roles)) == expected
+
+
+def test_a_small_tier_connects_directly() -> None:
+    plan = plan_connections((3, 3, 3), 100)
+    assert plan == ConnectionPlan(clients=11, server_limit=95, pooled=False, pool_size=0, max_client_conn=0)
+
+
+def test_eighty_app_nodes_fit_through_pgbouncer() -> None:
+    """80 app nodes of the default size, 3 workers each, against the pool's default db node."""
+    workers = tune("s-1vcpu-2gb", ("app",)).gunicorn_workers
+    db = pg_max_connections(tune("s-2vcpu-4gb", ("db",)))
+    plan = plan_connections((workers,) * 80, db)
+    assert (workers, db) == (3, 100)
+    assert plan.clients == 242 and plan.pooled
+    assert plan.pool_size + PG_RESERVED_CONNECTIONS <= db, "the pool never asks Postgres for more than it holds"
+    assert plan.max_client_conn >= plan.clients, "every worker gets in"
+
+
+def test_the_limit_is_where_pooling_starts() -> None:
+    limit = 100 - PG_RESERVED_CONNECTIONS
+    assert not plan_connections((limit - STEP_CONNECTIONS,), 100).pooled
+    assert plan_connections((limit - STEP_CONNECTIONS + 1,), 100).pooled
+
+
+@given(st.lists(st.integers(min_value=1, max_value=33), min_size=1, max_size=200), st.integers(min_value=6, max_value=100))
+def test_a_plan_always_fits_postgres(workers: list[int], max_connections: int) -> None:
+    plan = plan_connections(tuple(workers), max_connections)
+    assert plan.pool_size + PG_RESERVED_CONNECTIONS <= max_connections
+    assert plan.pooled or plan.clients + PG_RESERVED_CONNECTIONS <= max_connections
+    assert not plan.pooled or plan.max_client_conn >= plan.clients
+
+
+@pytest.mark.parametrize(("workers", "max_connections", "message"), [
+    ((), 100, "at least one worker"), ((0,), 100, "at least one worker"), ((3,), 5, "must exceed"),
+])
+def test_plans_refuse_what_cannot_be(workers: tuple[int, ...], max_connections: int, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        plan_connections(workers, max_connections)

@@ -437,6 +437,11 @@ def test_db_listens_and_admits_per_bind(render_layout: str, render_topology: Bui
     staged = files[PG_TUNING_STAGED]
     assert f"shared_buffers = {expected.shared_buffers_mb}MB" in staged.splitlines()
     assert f"effective_cache_size = {expected.effective_cache_mb}MB" in staged.splitlines()
+    assert f"max_connections = {MAX_CONNECTIONS[render_layout]}" in staged.splitlines()
+
+
+MAX_CONNECTIONS = {"onebox": 20, "dbsplit": 54, "split": 54, "pool": 100, "custom": 68}
+"""The db share / 32 MB, within 20..100: onebox 518 -> 16 -> 20; 1728 -> 54; 7488 -> 234 -> 100; custom 2188 -> 68."""
 
 
 def _files_of(roles: tuple[str, ...]) -> dict[str, str]:
