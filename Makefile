@@ -22,7 +22,7 @@ PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresql-15 \
 	python3-venv curl util-linux tar gzip git graphviz fonts-dejavu-core \
 	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client \
-	wrk slowhttptest
+	wrk slowhttptest pgbouncer
 
 .PHONY: plan diagrams diff local local-down test system-deps mutants mutation bench
 

@@ -14,6 +14,8 @@ import pulumi_digitalocean as do
 from components import remote
 from components.node_group import NodeHandle
 from model import paths
+from model.roles import Bind
+from model.sizing import ConnectionPlan
 
 
 @dataclass(frozen=True)
@@ -23,12 +25,17 @@ class DbNodeArgs:
     volume_gb: int
     region: str
     password: pulumi.Output[str]
+    connections: ConnectionPlan
+    """Whether the app tier reaches Postgres through PgBouncer, and its pool: it changes with the app tier's count."""
+    bind: Bind
 
 
 class DbNode(pulumi.ComponentResource):
     volume: do.Volume
     setup: pulumi.Resource
     """Done when Postgres runs on the volume and the app's role and database exist."""
+    ready: pulumi.Resource
+    """Done when, besides, PgBouncer runs in front of Postgres if the app tier needs it, and not otherwise."""
 
     def __init__(self, name: str, args: DbNodeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:db_node:DbNode", name, None, opts)
@@ -57,4 +64,13 @@ class DbNode(pulumi.ComponentResource):
             stdin=args.password.apply(lambda p: p + "\n"),
             secret=True,
         )
+        plan = args.connections
+        pool_env = {"POOLED": "yes" if plan.pooled else "no", "DB_NAME": paths.DB_NAME, "DB_USER": paths.DB_USER,
+                    "BIND": str(args.bind)}
+        if plan.pooled:
+            pool_env |= {"POOL_SIZE": str(plan.pool_size), "MAX_CLIENT_CONN": str(plan.max_client_conn)}
+        self.pool = remote.step(
+            "db-pool", node.connection, remote.step_line("db-pool.sh", pool_env), self, after=[self.setup],
+        )
+        self.ready = self.pool
         self.register_outputs({"volumeId": self.volume.id, "attachmentId": self.attachment.id})

@@ -20,6 +20,7 @@ from components.web_tier import WebTier, WebTierArgs
 from model import naming
 from model.project import ROOT
 from model.roles import ROLES, Role
+from model.sizing import ConnectionPlan, pg_max_connections, plan_connections, tune
 from model.topology import Target, Topology
 from render.app_env import render_app_env
 from render.release import build_release
@@ -39,6 +40,13 @@ FORMER_FIREWALL_PARENTS: dict[Role, str] = {
 class SiteArgs:
     topology: Topology
     secrets: Secrets
+
+
+def connection_plan(topology: Topology) -> ConnectionPlan:
+    """The app tier's workers against what the db node's Postgres holds: each node's workers come from its size."""
+    workers = tuple(tune(n.size, n.roles).gunicorn_workers for n in topology.nodes_with(Role.APP))
+    db = topology.db_node
+    return plan_connections(workers, pg_max_connections(tune(db.size, db.roles)))
 
 
 def _group_user_data(group: str, topology: Topology) -> dict[str, str]:
@@ -100,7 +108,11 @@ class Site(pulumi.ComponentResource):
         self.public_ip = public_ips[0]
 
         db = nodes[topology.db_node.name]
-        self.db = DbNode("db", DbNodeArgs(db, topology.volume_name, cfg.db_volume_gb, cfg.region, secrets.db_password), child)
+        connections = connection_plan(topology)
+        self.db = DbNode("db", DbNodeArgs(
+            db, topology.volume_name, cfg.db_volume_gb, cfg.region, secrets.db_password, connections,
+            topology.bind(topology.db_node.group, Role.DB),
+        ), child)
         self.cache = CacheNode("cache", CacheNodeArgs(carrying(Role.CACHE)), child)
         env_file = pulumi.Output.all(
             db_host=db.address(Role.DB),
@@ -110,10 +122,11 @@ class Site(pulumi.ComponentResource):
             secret_key=secrets.secret_key,
         ).apply(lambda v: render_app_env(
             cfg.app, v["db_host"], v["cache_hosts"], v["public"], cfg.domain, v["db_password"], v["secret_key"],
+            pooled=connections.pooled,
         ))
         release = build_release(ROOT / cfg.app.source, RELEASE_DIR)
         self.app = AppTier("app", AppTierArgs(
-            cfg.app, carrying(Role.APP), release, env_file, secrets.secret_key, self.db.setup,
+            cfg.app, carrying(Role.APP), release, env_file, secrets.secret_key, self.db.ready,
         ), child)
         records = declare_a_records(cfg.domain, public_ips, self) if cfg.domain else []
         self.web = WebTier("web", WebTierArgs(

@@ -64,6 +64,7 @@ REPO_PACKAGES: tuple[str, ...] = (
     "memcached",
     "postgresql-15",
     "postgresql-common",
+    "pgbouncer",
     "python3",
     "python3-venv",
     "python3-dev",

@@ -18,11 +18,13 @@ ROLES: tuple[Role, ...] = tuple(Role)
 APP_PORT = 8000
 MEMCACHED_PORT = 11211
 POSTGRES_PORT = 5432
+PGBOUNCER_PORT = 6432
+"""PgBouncer on the db node, in front of Postgres when the app tier's connections would not fit (model/sizing.py)."""
 PORTS: dict[Role, tuple[int, ...]] = {
     Role.WEB: (80, 443),
     Role.APP: (APP_PORT,),
     Role.CACHE: (MEMCACHED_PORT,),
-    Role.DB: (POSTGRES_PORT,),
+    Role.DB: (POSTGRES_PORT, PGBOUNCER_PORT),
 }
 CONSUMER: dict[Role, Role] = {Role.APP: Role.WEB, Role.CACHE: Role.APP, Role.DB: Role.APP}
 """The role whose nodes connect to each internal role."""

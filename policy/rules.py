@@ -27,7 +27,7 @@ FIREWALL = "digitalocean:index/firewall:Firewall"
 VOLUME = "digitalocean:index/volume:Volume"
 VPC = "digitalocean:index/vpc:Vpc"
 
-INTERNAL_PORTS: dict[int, str] = {5432: "PostgreSQL", 11211: "memcached", 8000: "the app"}
+INTERNAL_PORTS: dict[int, str] = {5432: "PostgreSQL", 6432: "PgBouncer", 11211: "memcached", 8000: "the app"}
 """What listens behind the web tier: only its consumers' tags may reach these."""
 ALL_PORTS = ("", "0", "all", "1-65535")
 """How a firewall rule says every port."""

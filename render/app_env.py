@@ -7,7 +7,7 @@ from urllib.parse import quote
 
 from model import paths
 from model.config import AppSpec
-from model.roles import MEMCACHED_PORT, POSTGRES_PORT
+from model.roles import MEMCACHED_PORT, PGBOUNCER_PORT, POSTGRES_PORT
 from render.templates import render
 
 TEMPLATE = "steps/app.env.j2"
@@ -17,9 +17,15 @@ DB_SSLMODE = "require"
 """Encrypted, without checking the server's self-signed certificate: verify-full needs a CA the nodes share."""
 
 
-def database_url(host: str, password: str) -> str:
+POOLING = "transaction"
+"""How PgBouncer pools, when it is there: per transaction (the app turns server-side cursors off for it)."""
+
+
+def database_url(host: str, password: str, pooled: bool = False) -> str:
+    """Postgres itself, or PgBouncer on the same node when the app tier's connections are pooled."""
+    port = PGBOUNCER_PORT if pooled else POSTGRES_PORT
     return (
-        f"postgres://{paths.DB_USER}:{quote(password, safe='')}@{host}:{POSTGRES_PORT}/{paths.DB_NAME}"
+        f"postgres://{paths.DB_USER}:{quote(password, safe='')}@{host}:{port}/{paths.DB_NAME}"
         f"?sslmode={DB_SSLMODE}"
     )
 
@@ -32,13 +38,15 @@ def render_app_env(
     domain: str | None,
     db_password: str,
     secret_key: str,
+    pooled: bool = False,
 ) -> str:
     """The file's text; it holds secrets, so it only ever travels on a step's stdin."""
     return render(
         TEMPLATE,
         wsgi=app.wsgi,
         settings=app.settings,
-        database_url=database_url(db_host, db_password),
+        database_url=database_url(db_host, db_password, pooled),
+        database_pooling=POOLING if pooled else "",
         cache_locations=",".join(f"{h}:{MEMCACHED_PORT}" for h in sorted(set(cache_hosts))),
         secret_key=secret_key,
         allowed_hosts=",".join(sorted({*allowed_hosts, *([domain] if domain else [])})),

@@ -14,12 +14,13 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from model import paths
-from model.roles import APP_PORT
+from model.roles import APP_PORT, PGBOUNCER_PORT, POSTGRES_PORT
 from render.templates import render as render_template
 
 STEPS: tuple[str, ...] = (
     "wait-ready.sh",
     "db-setup.sh",
+    "db-pool.sh",
     "app-release.sh",
     "app-env.sh",
     "migrate.sh",
@@ -41,6 +42,7 @@ def render(name: str) -> str:
     return render_template(
         f"steps/{name}.j2",
         paths=paths, app_port=APP_PORT, pgdata_script=paths.PGDATA_SCRIPT, installed_mark=INSTALLED_MARK,
+        pg_port=POSTGRES_PORT, pgbouncer_port=PGBOUNCER_PORT,
     )
 
 

@@ -74,6 +74,16 @@ TEMPLATES = [
 DATABASES = {"default": dj_database_url.config(conn_max_age=60, conn_health_checks=True)}
 if DATABASES["default"].get("ENGINE", "").endswith("postgresql"):
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = 5
+# DATABASE_POOLING=transaction: DATABASE_URL is PgBouncer pooling per
+# transaction, where a connection's session state does not outlive a
+# transaction. So no server-side cursors (a cursor outlives the transaction
+# that declared it) and no prepared statements (psycopg prepares a query it
+# sees often, on whichever server connection it had). Persistent
+# connections stay: they are to PgBouncer, which shares its server ones.
+DATABASE_POOLING = os.environ.get("DATABASE_POOLING", "").strip()
+if DATABASE_POOLING == "transaction":
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = None
 
 CACHE_LOCATIONS = _env_list("CACHE_LOCATIONS")
 if CACHE_LOCATIONS:

@@ -175,3 +175,30 @@ def test_release_archive_is_reproducible(tmp_path):
     b = build_release(ROOT / "demo", tmp_path / "b")
     assert a.name == b.name and Path(a.archive).read_bytes() == Path(b.archive).read_bytes()
 
+
+
+def _line_env(create: str) -> dict[str, str]:
+    """The NAME=value assignments before `bash -c` in a step's command line."""
+    head = create.split(" bash -c ", 1)[0].removeprefix("sudo ")
+    return dict(part.split("=", 1) for part in head.split())
+
+
+def test_eighty_app_nodes_bring_pgbouncer_in_place_and_the_app_to_it():
+    """3 workers on each of 80 app nodes (242 clients) do not fit the db node's 95: the db-pool step pools them."""
+    before, after = run(with_app_count(3)), run(with_app_count(80))
+    old, new = steps_of(before), steps_of(after)
+    urn = next(u for u, r in new.items() if r.name == "db-pool")
+    assert _line_env(reveal(old[urn].inputs["create"]))["POOLED"] == "no"
+    pooled = _line_env(reveal(new[urn].inputs["create"]))
+    assert {k: pooled[k] for k in ("POOLED", "POOL_SIZE", "MAX_CLIENT_CONN", "BIND")} == {
+        "POOLED": "yes", "POOL_SIZE": "95", "MAX_CLIENT_CONN": "484", "BIND": "private",
+    }
+    for key in ("triggers", "connection"):
+        assert new[urn].inputs.get(key) == old[urn].inputs.get(key), f"the db-pool step is updated, not replaced ({key})"
+    droplets = {r.urn: r.inputs for r in before.of_type(DROPLET)}
+    assert all(r.inputs == droplets[r.urn] for r in after.of_type(DROPLET) if r.urn in droplets), "no droplet replaced"
+    for result, port, pooling in ((before, "5432", ""), (after, "6432", "transaction")):
+        env = next(reveal(r.inputs["stdin"]) for r in steps_of(result).values() if r.name == "app-1-env")
+        assert f":{port}/django?" in env and f"\nDATABASE_POOLING={pooling}\n" in env
+    migrate = next(r for r in new.values() if r.name == "migrate")
+    assert urn in migrate.dependencies, "migrations wait until the app's database is reachable the way it will be"

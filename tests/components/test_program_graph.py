@@ -177,7 +177,7 @@ def _inbound(result: Run) -> list[tuple[list[str], dict]]:
 def test_firewalls_keep_internal_ports_private(stack_run):
     stack, result = stack_run
     config = stack_config(stack)
-    internal = {"5432", "11211", "8000"}
+    internal = {"5432", "6432", "11211", "8000"}
     assert _inbound(result)
     for tags, rule in _inbound(result):
         open_to_world = {"0.0.0.0/0", "::/0"} & set(rule.get("sourceAddresses", []))
@@ -223,6 +223,7 @@ FIREWALL_MATRIX: dict[str, list[tuple]] = {
         *_outbound("dt-dbsplit", "10.10.1.0/24"),
         ("in", "dt-dbsplit-web", "tcp", "80", WORLD),
         ("in", "dt-dbsplit-db", "tcp", "5432", ("dt-dbsplit-app",)),
+        ("in", "dt-dbsplit-db", "tcp", "6432", ("dt-dbsplit-app",)),
     ],
     "split": [
         ("in", "dt-split", "tcp", "22", ADMIN),
@@ -231,6 +232,7 @@ FIREWALL_MATRIX: dict[str, list[tuple]] = {
         ("in", "dt-split-app", "tcp", "8000", ("dt-split-web",)),
         ("in", "dt-split-cache", "tcp", "11211", ("dt-split-app",)),
         ("in", "dt-split-db", "tcp", "5432", ("dt-split-app",)),
+        ("in", "dt-split-db", "tcp", "6432", ("dt-split-app",)),
     ],
     "pool": [
         ("in", "dt-pool", "tcp", "22", ADMIN),
@@ -239,6 +241,7 @@ FIREWALL_MATRIX: dict[str, list[tuple]] = {
         ("in", "dt-pool-app", "tcp", "8000", ("dt-pool-web",)),
         ("in", "dt-pool-cache", "tcp", "11211", ("dt-pool-app",)),
         ("in", "dt-pool-db", "tcp", "5432", ("dt-pool-app",)),
+        ("in", "dt-pool-db", "tcp", "6432", ("dt-pool-app",)),
     ],
     "custom": [
         ("in", "dt-custom", "tcp", "22", ADMIN),
@@ -247,6 +250,7 @@ FIREWALL_MATRIX: dict[str, list[tuple]] = {
         ("in", "dt-custom-app", "tcp", "8000", ("dt-custom-web",)),
         ("in", "dt-custom-cache", "tcp", "11211", ("dt-custom-app",)),
         ("in", "dt-custom-db", "tcp", "5432", ("dt-custom-app",)),
+        ("in", "dt-custom-db", "tcp", "6432", ("dt-custom-app",)),
     ],
 }
 """Every flow the firewalls of each stack file let through, from the README's layouts: the public entry takes the

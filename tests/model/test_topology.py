@@ -30,28 +30,28 @@ FIREWALLS: dict[str, dict[str, tuple[str, tuple[Allow, ...]]]] = {
     "dbsplit": {
         "all": ("dt-test", (SSH,)),
         "web": ("dt-test-web", PUBLIC_WEB),
-        "db": ("dt-test-db", (Allow(5432, tags=("dt-test-app",)),)),
+        "db": ("dt-test-db", (Allow(5432, tags=("dt-test-app",)), Allow(6432, tags=("dt-test-app",)))),
     },
     "split": {
         "all": ("dt-test", (SSH,)),
         "web": ("dt-test-web", PUBLIC_WEB),
         "app": ("dt-test-app", (Allow(8000, tags=("dt-test-web",)),)),
         "cache": ("dt-test-cache", (Allow(11211, tags=("dt-test-app",)),)),
-        "db": ("dt-test-db", (Allow(5432, tags=("dt-test-app",)),)),
+        "db": ("dt-test-db", (Allow(5432, tags=("dt-test-app",)), Allow(6432, tags=("dt-test-app",)))),
     },
     "pool": {
         "all": ("dt-test", (SSH,)),
         "web": ("dt-test-web", BEHIND_LB),
         "app": ("dt-test-app", (Allow(8000, tags=("dt-test-web",)),)),
         "cache": ("dt-test-cache", (Allow(11211, tags=("dt-test-app",)),)),
-        "db": ("dt-test-db", (Allow(5432, tags=("dt-test-app",)),)),
+        "db": ("dt-test-db", (Allow(5432, tags=("dt-test-app",)), Allow(6432, tags=("dt-test-app",)))),
     },
     "custom": {
         "all": ("dt-test", (SSH,)),
         "web": ("dt-test-web", BEHIND_LB),
         "app": ("dt-test-app", (Allow(8000, tags=("dt-test-web",)),)),
         "cache": ("dt-test-cache", (Allow(11211, tags=("dt-test-app",)),)),
-        "db": ("dt-test-db", (Allow(5432, tags=("dt-test-app",)),)),
+        "db": ("dt-test-db", (Allow(5432, tags=("dt-test-app",)), Allow(6432, tags=("dt-test-app",)))),
     },
 }
 """Per layout of RENDER_LAYOUTS: each guarded target's tag and what it lets in; a target not listed has no firewall."""

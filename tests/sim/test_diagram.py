@@ -43,7 +43,7 @@ def test_the_diagram_shows_the_balancer_the_droplets_the_volume_and_the_flows():
     assert {"web", "app", "cache", "db"} <= labels
     assert {"web-1", "web-2", "app-1", "app-2", "app-3", "cache-1", "db-1", "s-2vcpu-4gb", "s-1vcpu-2gb"} <= labels
     assert {"volume pgdata-pool", "20 GB, protected", "attached"} <= labels
-    assert {"http 80", "tcp 80", "tcp 8000", "tcp 11211", "tcp 5432", "tcp 22 to every droplet"} <= labels
+    assert {"http 80", "tcp 80", "tcp 8000", "tcp 11211", "tcp 5432, tcp 6432", "tcp 22 to every droplet"} <= labels
 
 
 def test_a_drawing_is_the_same_every_time_and_names_no_graphviz_version():
