@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from model.project import ROOT
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     from bench.cap import cap
     from bench.site import Load
     from localcloud.host import NeedsRoot, require_root
+    from localcloud.image import ensure_image
     from localcloud.stack import down, nodes, up
 
     try:
@@ -84,7 +86,18 @@ def main(argv: list[str] | None = None) -> int:
     limit = cap("load", args.cap)
     load = Load(args.seconds, args.connections, limit)
     found: list[stats.Figure] = []
+    failed: dict[str, str] = {}
+
+    def measure(group: str, fn: Callable[[], list[stats.Figure]]) -> None:
+        """One group of figures; a group that fails is reported as such, and the others still run."""
+        try:
+            found.extend(fn())
+        except Exception as error:  # noqa: BLE001 (a bench run reports what failed and goes on)
+            failed[group] = f"{type(error).__name__}: {error}"[:2000]
+            say(f"{group} failed: {failed[group]}")
+
     try:
+        ensure_image()
         if args.stack == "layout":
             rps = {}
             for stack, sets in LAYOUT_SETS.items():
@@ -96,35 +109,41 @@ def main(argv: list[str] | None = None) -> int:
             found += figures.layout_figures(rps["onebox"], rps["split"], LAYOUT_BUDGET)
         else:
             stack = args.stack
-            found.append(figures.up_to_serving(
+            measure("up", lambda: [figures.up_to_serving(
                 stack, args.runs, lambda: up(stack, say=quiet).url, lambda: down(stack, say=quiet), say,
-            ))
+            )])
             url = up(stack, say=quiet).url
             rows = nodes(stack)
-            found += figures.static(rows, load, args.runs, say)
-            found += figures.slow_clients(rows, url, load, args.runs, say)
-            found += figures.cache(url, load, args.runs, say)
+            measure("static", lambda: figures.static(rows, load, args.runs, say))
+            measure("slow clients", lambda: figures.slow_clients(rows, url, load, args.runs, say))
+            measure("cache", lambda: figures.cache(url, load, args.runs, say))
             if stack == "split":
-                rps = {}
-                for n in SCALING_COUNTS:
-                    url = up(stack, sets=[f"tiers.app.count={n}"], say=quiet).url
-                    rps[n] = figures.throughput(url, load, args.runs)
-                    say(f"app tier at {n}: {rps[n]}")
-                found += figures.scaling_figures(SCALING_COUNTS, rps)
+                def scaling() -> list[stats.Figure]:
+                    rps = {}
+                    for n in SCALING_COUNTS:
+                        scaled = up(stack, sets=[f"tiers.app.count={n}"], say=quiet).url
+                        rps[n] = figures.throughput(scaled, load, args.runs)
+                        say(f"app tier at {n}: {rps[n]}")
+                    return figures.scaling_figures(SCALING_COUNTS, rps)
+
+                measure("scaling", scaling)
             if not args.keep:
                 down(stack, say=quiet)
-        found.append(figures.program_time(args.runs, say))
+        measure("program", lambda: [figures.program_time(args.runs, say)])
     finally:
         limit.remove()
 
-    result = stats.as_json(found, context)
+    result = {**stats.as_json(found, context), "failed": failed}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.stack}.json").write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
     text = stats.table(found)
-    (args.out / f"{args.stack}.md").write_text(text + "\n")
+    notes = "".join(f"\nNot measured: {group}: {reason}\n" for group, reason in failed.items())
+    (args.out / f"{args.stack}.md").write_text(text + "\n" + notes)
     plot.draw(result, args.out / f"{args.stack}.png")
     print("\n" + text)
-    return 0
+    for group, reason in failed.items():
+        print(f"not measured: {group}: {reason}")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -41,7 +41,11 @@ class BenchError(RuntimeError):
 
 @dataclass(frozen=True)
 class Place:
-    """Where load starts: the internet namespace (None) or a machine's network namespace."""
+    """Where load starts: the internet namespace (None) or a machine's network namespace.
+
+    The CPU cap wraps this, not the other way round: `ip netns exec` mounts
+    a sysfs of its own, where the host's cgroups are not to be found.
+    """
 
     machine: MachineState | None
 
@@ -67,7 +71,7 @@ def run_wrk(place: Place, load: Load, url: str, host: str | None = None, script:
     argv = wrk.wrk_argv(url, load.seconds, load.connections, script=str(script) if script else None)
     if host:
         argv[1:1] = ["-H", f"Host: {host}"]
-    done = run(place.argv(load.cap.wrap(argv)), check=False, timeout=load.seconds + 60)
+    done = run(load.cap.wrap(place.argv(argv)), check=False, timeout=load.seconds + 60)
     if done.returncode != 0:
         raise BenchError(f"wrk {url} exited {done.returncode}: {done.stderr.decode(errors='replace')[-400:]}")
     return wrk.parse(done.stdout.decode(errors="replace"))
@@ -78,7 +82,7 @@ class SlowClients:
 
     def __init__(self, place: Place, cap: CpuCap, kind: str, url: str, connections: int, seconds: int):
         argv = wrk.slowhttptest_argv(kind, url, connections, seconds)
-        self.proc = subprocess.Popen(place.argv(cap.wrap(argv)), stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(cap.wrap(place.argv(argv)), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def __enter__(self) -> SlowClients:
@@ -143,12 +147,12 @@ class BareNginx:
 
 
 def bare_config(main: str, default_site: str, port: int, root: str, pid: str) -> str:
-    """Debian's nginx.conf with its includes replaced by its default site, moved to `port`, `root` and `pid`."""
+    """Debian's nginx.conf serving its default site alone (not the node's own site in conf.d), on `port`, `root` and `pid`."""
     site = re.sub(r"^\s*listen \[::\]:80 default_server;\n", "", default_site, flags=re.MULTILINE)
     site = re.sub(r"listen 80 default_server;", f"listen 127.0.0.1:{port} default_server;", site)
     site = re.sub(r"root /var/www/html;", f"root {root};", site)
     conf = re.sub(r"^pid .*;$", f"pid {pid};", main, flags=re.MULTILINE)
-    conf = re.sub(r"^\s*include /etc/nginx/(conf\.d|modules-enabled)/\*.*;\n", "", conf, flags=re.MULTILINE)
+    conf = re.sub(r"^\s*include /etc/nginx/conf\.d/\*.*;\n", "", conf, flags=re.MULTILINE)
     body = "".join("\t" + line + "\n" for line in site.splitlines())
     # The default site takes the place of the sites-enabled include, inside http {}.
     conf, replaced = re.subn(r"^\s*include /etc/nginx/sites-enabled/\*;\n", lambda _: body, conf, flags=re.MULTILINE)
@@ -169,6 +173,7 @@ class DirectGunicorn:
         run_in(self.app, [
             "systemd-run", f"--unit={DIRECT_UNIT}", "--collect",
             f"--property=EnvironmentFile={paths.APP_ENV_FILE}", f"--property=User={paths.APP_USER}",
+            f"--property=RuntimeDirectory={DIRECT_UNIT}", f"--setenv=XDG_RUNTIME_DIR=/run/{DIRECT_UNIT}",
             f"--working-directory={paths.CURRENT_LINK}",
             f"{paths.CURRENT_LINK}/venv/bin/gunicorn", "--bind", f"127.0.0.1:{DIRECT_PORT}",
             "--workers", str(gunicorn_workers(self.app)), "--timeout", "60", "--pythonpath", BENCH_DIR,

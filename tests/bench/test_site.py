@@ -30,7 +30,8 @@ def test_the_stock_config_moves_and_keeps_everything_else() -> None:
     live = "\n".join(line for line in conf.splitlines() if not line.strip().startswith("#"))
     assert "listen 127.0.0.1:8081 default_server;" in live and "listen 80" not in live and "[::]:80" not in live
     assert "root /srv;" in live and "/var/www/html" not in live
-    assert "sites-enabled" not in live and "conf.d/*.conf" not in live and "modules-enabled" not in live
+    assert "sites-enabled" not in live and "conf.d/*.conf" not in live
+    assert "include /etc/nginx/modules-enabled/*.conf;" in live, "the stock modules stay"
     for stock in ("sendfile on;", "tcp_nopush on;", "try_files $uri $uri/ =404;", "access_log /var/log/nginx/access.log;"):
         assert stock in conf, stock
 
