@@ -90,8 +90,9 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant(
         "volume-attached-to-the-last-node",
         "components/site.py",
-        '        self.db = DbNode("db", DbNodeArgs(db, topology.volume_name,',
-        '        self.db = DbNode("db", DbNodeArgs(nodes[topology.nodes[-1].name], topology.volume_name,',
+        "            db, topology.volume_name, cfg.db_volume_gb, cfg.region, secrets.db_password, connections,",
+        "            nodes[topology.nodes[-1].name], topology.volume_name, cfg.db_volume_gb, cfg.region, secrets.db_password,"
+        " connections,",
         (f"{PROGRAM_GRAPH}::test_volume_is_attached_to_the_node_carrying_db_when_its_group_comes_first",),
     ),
 )
