@@ -25,6 +25,7 @@ from model.project import ROOT
 
 RESULTS = ROOT / "bench" / "results"
 SCALING_COUNTS = (1, 2, 3)
+GROUPS = ("up", "static", "slow", "cache", "scaling", "program")
 LAYOUT_BUDGET = "$18 a month"
 LAYOUT_SETS = {
     "onebox": ["tiers.app.size=s-2vcpu-2gb"],
@@ -58,9 +59,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cap", type=float, default=0.5, help="CPU cores each load generator may use (default 0.5)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where the JSON, table and plot go")
     parser.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
+    parser.add_argument("--only", default=",".join(GROUPS), help=f"groups of figures to measure, of {','.join(GROUPS)}")
     args = parser.parse_args(argv)
     if not (1 <= args.runs <= 10 and 1 <= args.seconds <= 60 and 1 <= args.connections <= 256):
         parser.error("runs 1-10, seconds 1-60, connections 1-256: every load is bounded")
+    only = set(args.only.split(","))
+    if only - set(GROUPS):
+        parser.error(f"--only takes {','.join(GROUPS)}, not {','.join(sorted(only - set(GROUPS)))}")
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
     from bench import figures, plot, stats
@@ -90,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def measure(group: str, fn: Callable[[], list[stats.Figure]]) -> None:
         """One group of figures; a group that fails is reported as such, and the others still run."""
+        if group not in only:
+            return
         try:
             found.extend(fn())
         except Exception as error:  # noqa: BLE001 (a bench run reports what failed and goes on)
@@ -115,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
             url = up(stack, say=quiet).url
             rows = nodes(stack)
             measure("static", lambda: figures.static(rows, load, args.runs, say))
-            measure("slow clients", lambda: figures.slow_clients(rows, url, load, args.runs, say))
+            measure("slow", lambda: figures.slow_clients(rows, url, load, args.runs, say))
             measure("cache", lambda: figures.cache(url, load, args.runs, say))
             if stack == "split":
                 def scaling() -> list[stats.Figure]:
