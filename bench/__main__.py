@@ -119,11 +119,12 @@ def main(argv: list[str] | None = None) -> int:
             measure("up", lambda: [figures.up_to_serving(
                 stack, args.runs, lambda: up(stack, say=quiet).url, lambda: down(stack, say=quiet), say,
             )])
-            url = up(stack, say=quiet).url
-            rows = nodes(stack)
-            measure("static", lambda: figures.static(rows, load, args.runs, say))
-            measure("slow", lambda: figures.slow_clients(rows, url, load, args.runs, say))
-            measure("cache", lambda: figures.cache(url, load, args.runs, say))
+            if only & {"static", "slow", "cache"}:
+                url = up(stack, say=quiet).url
+                rows = nodes(stack)
+                measure("static", lambda: figures.static(rows, load, args.runs, say))
+                measure("slow", lambda: figures.slow_clients(rows, url, load, args.runs, say))
+                measure("cache", lambda: figures.cache(url, load, args.runs, say))
             if stack == "split":
                 def scaling() -> list[stats.Figure]:
                     rps = {}
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
                     return figures.scaling_figures(SCALING_COUNTS, rps)
 
                 measure("scaling", scaling)
-            if not args.keep:
+            if not args.keep and only - {"program"}:
                 down(stack, say=quiet)
         measure("program", lambda: [figures.program_time(args.runs, say)])
     finally:
