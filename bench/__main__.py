@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                 measure("scaling", scaling)
             if not args.keep and only - {"program"}:
                 down(stack, say=quiet)
-        measure("program", lambda: [figures.program_time(args.runs, say)])
+        measure("program", lambda: figures.program_time(args.runs, say))
     finally:
         limit.remove()
 
