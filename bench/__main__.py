@@ -119,12 +119,17 @@ def main(argv: list[str] | None = None) -> int:
             measure("up", lambda: [figures.up_to_serving(
                 stack, args.runs, lambda: up(stack, say=quiet).url, lambda: down(stack, say=quiet), say,
             )])
-            if only & {"static", "slow", "cache"}:
-                url = up(stack, say=quiet).url
-                rows = nodes(stack)
-                measure("static", lambda: figures.static(rows, load, args.runs, say))
-                measure("slow", lambda: figures.slow_clients(rows, url, load, args.runs, say))
-                measure("cache", lambda: figures.cache(url, load, args.runs, say))
+            on_site = only & {"static", "slow", "cache"}
+            if on_site:
+                try:
+                    url = up(stack, say=quiet).url
+                    rows = nodes(stack)
+                except Exception as error:  # noqa: BLE001 (reported below, with the groups it stopped)
+                    failed.update({group: f"up failed: {error}"[:2000] for group in sorted(on_site)})
+                else:
+                    measure("static", lambda: figures.static(rows, load, args.runs, say))
+                    measure("slow", lambda: figures.slow_clients(rows, url, load, args.runs, say))
+                    measure("cache", lambda: figures.cache(url, load, args.runs, say))
             if stack == "split":
                 def scaling() -> list[stats.Figure]:
                     rps = {}
@@ -135,11 +140,11 @@ def main(argv: list[str] | None = None) -> int:
                     return figures.scaling_figures(SCALING_COUNTS, rps)
 
                 measure("scaling", scaling)
-            if not args.keep and only - {"program"}:
-                down(stack, say=quiet)
         measure("program", lambda: figures.program_time(args.runs, say))
     finally:
         limit.remove()
+        if args.stack != "layout" and not args.keep and only - {"program"}:
+            down(args.stack, say=quiet)
 
     result = {**stats.as_json(found, context), "failed": failed}
     args.out.mkdir(parents=True, exist_ok=True)
