@@ -64,6 +64,8 @@ def slowhttptest_argv(kind: str, url: str, connections: int, seconds: int) -> li
 
 MISS_SCRIPT = """\
 -- Every request a new query string: the page's cache, keyed per URL, always misses.
+-- Seeded from the clock, so the next run does not ask again for what this one cached.
+math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000) % 1000)
 counter = 0
 request = function()
   counter = counter + 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import threading
+import time
 
 import pytest
 
@@ -59,8 +60,10 @@ def test_slowhttptest_is_bounded_and_picks_its_attack(kind: str, flag: str) -> N
 
 class _Ok(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    asked: list[str] = []
 
     def do_GET(self) -> None:  # noqa: N802 (the standard library's name)
+        self.asked.append(self.path)
         status = 200 if "miss=" in self.path or self.path == "/" else 404
         self.send_response(status)
         self.send_header("Content-Length", "2")
@@ -82,11 +85,18 @@ def test_real_wrk_output_parses_and_the_miss_script_changes_every_url() -> None:
     try:
         plain = wrk.parse(subprocess.run(wrk.wrk_argv(url, 1, 2), capture_output=True, text=True, timeout=60).stdout)
         assert plain.requests > 0 and plain.non2xx == 0
+        runs = []
         with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
             script.write(wrk.MISS_SCRIPT)
             script.flush()
-            missing = wrk.parse(subprocess.run(wrk.wrk_argv(url + "page", 1, 2, script=script.name),
-                                               capture_output=True, text=True, timeout=60).stdout)
-        assert missing.requests > 0 and missing.non2xx == 0, "every request carried ?miss="
+            for _ in range(2):
+                _Ok.asked.clear()
+                missing = wrk.parse(subprocess.run(wrk.wrk_argv(url + "page", 1, 2, script=script.name),
+                                                   capture_output=True, text=True, timeout=60).stdout)
+                assert missing.requests > 0 and missing.non2xx == 0, "every request carried ?miss="
+                runs.append(set(_Ok.asked))
+                time.sleep(1.1)  # the next run starts on another second of the clock it is seeded from
+        assert all(len(paths) > 1 for paths in runs), "each request of a run asks for another URL"
+        assert not runs[0] & runs[1], "a second run asks for none of the URLs the first one did"
     finally:
         server.shutdown()
