@@ -33,17 +33,27 @@ def panels(figures: dict[str, Any]) -> list[tuple[str, list[tuple[str, dict[str,
 
 
 def draw(result: dict[str, Any], path: Path) -> Path:
+    """One panel per group of figures, as horizontal bars; a log scale where they span more than two decades."""
     chosen = panels(result["figures"])
-    fig, axes = plt.subplots(1, max(1, len(chosen)), figsize=(6 * max(1, len(chosen)), 4.5), squeeze=False)
-    for ax, (title, rows) in zip(axes[0], chosen):
+    rows_total = sum(len(rows) for _, rows in chosen) or 1
+    fig, axes = plt.subplots(max(1, len(chosen)), 1, figsize=(9, 1.2 + 0.45 * rows_total + 0.8 * len(chosen)),
+                             squeeze=False)
+    for ax, (title, rows) in zip(axes[:, 0], chosen):
         labels = [f["label"] for _, f in rows]
         medians = [f["median"] for _, f in rows]
         below = [f["median"] - f["low"] for _, f in rows]
         above = [f["high"] - f["median"] for _, f in rows]
-        ax.bar(range(len(rows)), medians, yerr=[below, above], capsize=4, color="#4c72b0")
-        ax.set_xticks(range(len(rows)), [label.replace(", ", ",\n") for label in labels], fontsize=7, rotation=15)
-        ax.set_ylabel("requests per second (median, min–max of runs)")
-        ax.set_title(title, fontsize=10)
+        ax.barh(range(len(rows)), medians, xerr=[below, above], capsize=3, color="#4c72b0")
+        ax.set_yticks(range(len(rows)), labels, fontsize=8)
+        ax.invert_yaxis()
+        positive = [m for m in medians if m > 0]
+        if positive and max(positive) / min(positive) > 100:
+            ax.set_xscale("log")
+        for y, m in enumerate(medians):
+            ax.annotate(f"{m:,.0f}", (max(m, min(positive) if positive else 1), y), xytext=(3, 0),
+                        textcoords="offset points", va="center", fontsize=7)
+        ax.set_xlabel("requests per second (median; bars: lowest to highest run)", fontsize=8)
+        ax.set_title(title, fontsize=9)
     fig.suptitle(f"make bench STACK={result['stack']}, {result['when']}", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
