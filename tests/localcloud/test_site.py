@@ -11,11 +11,15 @@ from __future__ import annotations
 import json
 import re
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from ipaddress import IPv4Interface
 
 import pytest
 
+from localcloud import ssh
 from localcloud.machine import (
     MachineState,
     is_running,
@@ -203,6 +207,50 @@ def test_onebox_serves_the_site(move_stack: str, timed: Callable[[str], None]) -
     assert _psql(box, f"SELECT value FROM counter_counter WHERE name = '{name}'") == str(value)
     _check_no_secret_kept_in_plaintext(move_stack)
     timed("checks")
+
+
+NOLOGIN = "/run/nologin"
+NOLOGIN_TEXT = "System is booting up. Unprivileged users are not permitted to log in yet."
+"""What systemd writes there until boot is done: sshd's PAM account check then refuses every user but root."""
+NOLOGIN_SECONDS = 6
+
+
+def test_a_booting_node_is_dialled_until_it_lets_the_step_in(move_stack: str, timed: Callable[[str], None]) -> None:
+    """While /run/nologin stands, sshd refuses `deploy` (ssh exits 255): the step dials again and runs once it goes."""
+    box = load_state(f"{move_stack}-box-1")
+    assert box is not None and is_running(box), "the onebox of the first test runs"
+    made = ensure_secrets(move_stack)
+    conn = ssh.Connection(
+        str(IPv4Interface(box.address).ip), paths.ADMIN_USER, 22, made.ssh_private_key,
+        dial_error_limit=60, per_dial_timeout=5,
+    )
+    run_in(box, ["sh", "-c", f"cat > {NOLOGIN}"], input_bytes=f"{NOLOGIN_TEXT}\n".encode())
+    lifted = threading.Timer(NOLOGIN_SECONDS, lambda: run_in(box, ["rm", "-f", NOLOGIN]))
+    started = time.monotonic()
+    lifted.start()
+    try:
+        out, _ = ssh.run_command(conn, f"id -un; test -e {NOLOGIN} || echo lifted", None, {}, ())
+    finally:
+        lifted.join()
+    assert out.split() == [paths.ADMIN_USER, "lifted"]
+    assert time.monotonic() - started >= NOLOGIN_SECONDS, "the step ran only once the node let it in"
+    journal = run_in(box, ["journalctl", "-u", "ssh.service", "--no-pager", "-o", "cat"]).stdout.decode()
+    assert f"Access denied for user {paths.ADMIN_USER} by PAM account configuration" in journal, "sshd refused meanwhile"
+    timed("nologin window waited out")
+
+    run_in(box, ["sh", "-c", f"cat > {NOLOGIN}"], input_bytes=f"{NOLOGIN_TEXT}\n".encode())
+    try:
+        with pytest.raises(ssh.RemoteError) as refused:
+            ssh.run_command(replace(conn, dial_error_limit=2), "true", None, {}, ())
+    finally:
+        run_in(box, ["rm", "-f", NOLOGIN])
+    message = str(refused.value)
+    assert "no SSH after 2 dials, ssh exited 255" in message, message
+    assert NOLOGIN_TEXT in message and "Connection closed by" in message, f"ssh's own text: {message}"
+    with pytest.raises(ssh.RemoteError) as wrong_key:
+        ssh.run_command(replace(conn, private_key=new_deploy_key()[0], dial_error_limit=2), "true", None, {}, ())
+    assert "Permission denied (publickey)" in str(wrong_key.value), str(wrong_key.value)
+    timed("refusals reported")
 
 
 def _check_no_secret_kept_in_plaintext(stack: str) -> None:
