@@ -99,10 +99,31 @@ def timed(record_property: Callable[[str, object], None]) -> Iterator[Callable[[
     record_property("seconds", total)
 
 
+FIRST_PAGES: dict[str, Page] = {}
+"""Per stack, the answer to the first request made the moment its last `up` returned."""
+
+
 def _up(stack: str, config: dict[str, object], deploy_key: str | None = None) -> UpResult:
     result = up(stack, config=config, say=lambda line: print(f"  {stack}: {line}"), deploy_key=deploy_key)
+    if not result.url.startswith("https://"):
+        FIRST_PAGES[stack] = fetch(result.url)
     print(f"{stack}: up in {result.seconds}s, site {result.url}")
     return result
+
+
+def _check_first_page(result: UpResult) -> None:
+    """`up` returned only once the public entry served the site: its very first answer is the site's page."""
+    first = FIRST_PAGES[result.stack]
+    assert first.status == 200, f"first request after up: {first.status} {first.body[:300]}"
+    assert _visits(first) >= 1 and "Welcome to nginx" not in first.body, first.body[:300]
+    reports = {r.key.split("::", 1)[1]: r for r in result.reports}
+    assert reports["site-ready"].action == Action.CREATED, "the last step waited for the entry"
+    for row in result.nodes:
+        if "web" in row.roles:
+            machine = load_state(row.machine)
+            assert machine is not None
+            listed = run_in(machine, ["ls", "-A", "/etc/nginx/sites-enabled"]).stdout.decode().split()
+            assert listed == [], f"{row.name}: the stock site is off: {listed}"
 
 
 def _machines(result: UpResult) -> dict[str, MachineState]:
@@ -197,6 +218,7 @@ def move_stack() -> Iterator[str]:
 def test_onebox_serves_the_site(move_stack: str, timed: Callable[[str], None]) -> None:
     result = _up(move_stack, stack_config("onebox"))
     timed("up onebox")
+    _check_first_page(result)
     assert [row.name for row in result.nodes] == ["box-1"]
     _check_cloud_init(result)
     _check_site(result)
@@ -309,6 +331,7 @@ def test_pool_serves_the_site_through_the_balancer(pool: UpResult, timed: Callab
     lb_ip = pool.outputs["publicIp"]
     assert pool.url == f"http://{lb_ip}/"
     assert lb_ip not in {row.address for row in pool.nodes}, "the public entry is the balancer, not a web node"
+    _check_first_page(pool)
     _check_cloud_init(pool)
     _check_site(pool)
     timed("checks")
