@@ -24,7 +24,7 @@ from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
-from localcloud import balancer, certificate, firewall, ssh, volume
+from localcloud import balancer, certificate, firewall, limits, ssh, volume
 from localcloud.image import Image
 from localcloud.machine import MachineSpec, MachineState, is_running, load_state, start, teardown
 from localcloud.network import INTERNET_NETNS, Network, create_network, teardown_network, veth_name
@@ -180,7 +180,7 @@ class VpcStandIn(StandIn):
 
 
 class DropletStandIn(StandIn):
-    """A droplet is a systemd-nspawn machine on its VPC's bridge, booted on its exact user-data."""
+    """A droplet is a systemd-nspawn machine on its VPC's bridge, booted on its exact user-data, within its size."""
 
     affects_rules = True
 
@@ -211,6 +211,7 @@ class DropletStandIn(StandIn):
         spec = MachineSpec(
             machine_name, network, address, str(inputs["userData"]).encode(), cloud.image,
             wheelhouse=cloud.wheelhouse, hostname=str(inputs["name"]),
+            limits=limits.for_size(str(inputs["size"]), cloud.scale),
         )
         start(spec)
         with cloud.lock:
@@ -426,6 +427,7 @@ class LocalCloud(Mocks):
         self.deploy_key = deploy_key
         self.secrets = tuple(secrets)
         self.say = say
+        self.scale = limits.scale()
         self.state = StackState(stack_dir / "state.json")
         self.seen: set[str] = set()
         self.reports: list[Report] = []

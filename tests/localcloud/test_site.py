@@ -9,6 +9,7 @@ request counted here comes from the internet namespace, as a visitor's would.
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
 import threading
@@ -16,10 +17,11 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from ipaddress import IPv4Interface
+from pathlib import Path
 
 import pytest
 
-from localcloud import ssh
+from localcloud import limits, ssh
 from localcloud.machine import (
     MachineState,
     is_running,
@@ -49,13 +51,15 @@ from localcloud.stack import (
     unregister_key,
     up,
 )
-from localcloud.state import Action
+from localcloud.state import Action, StackState
 from localcloud.volume import volume_dir
 from model import paths
 from model.project import ROOT, stack_config
 from model.roles import APP_PORT
+from model.sizes import SIZES
 from render.userdata import STATIC_ACCESS_LOG
 from sim.keys import new_deploy_key
+from sim.resources import DROPLET
 from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
@@ -160,6 +164,49 @@ def _check_cloud_init(result: UpResult) -> None:
         assert status.returncode == 0, f"{name}: {status.stdout.decode()}"
         assert "status: done" in status.stdout.decode(), name
     _check_units_run(result)
+    _check_limits(result)
+
+
+def _descendants(pid: int) -> set[int]:
+    """`pid` and every process under it: all a machine runs, from its PID 1 down."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            parents[int(entry.name)] = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+    found, todo = {pid}, [pid]
+    while todo:
+        current = todo.pop()
+        children = {child for child, parent in parents.items() if parent == current} - found
+        found |= children
+        todo.extend(children)
+    return found
+
+
+def _check_limits(result: UpResult) -> None:
+    """Every droplet runs, all its processes, under its size: the size's vCPUs as a CPU quota, its memory as a hard limit."""
+    factor = float(os.environ.get(limits.SCALE_ENV, "1"))
+    sizes = {r.name: r.local["size"] for r in StackState(stack_dir(result.stack) / "state.json").of_type(DROPLET)}
+    assert sorted(sizes) == sorted(row.name for row in result.nodes)
+    for name, machine in _machines(result).items():
+        size = SIZES[sizes[name]]
+        expected = limits.Limits(round(size.vcpus * factor, 2), int(size.memory_mb * factor))
+        processes = _descendants(machine.leader)
+        assert len(processes) > 5, f"{name}: its services run"
+        held = {}
+        for pid in processes:
+            try:
+                held[pid] = limits.read_back(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        assert set(held.values()) == {expected}, f"{name} ({size.slug}): {set(held.values())}"
+    shown = {row.name: row.limits for row in result.nodes}
+    assert all(shown.values()) and shown == {
+        n: limits.Limits(round(SIZES[s].vcpus * factor, 2), int(SIZES[s].memory_mb * factor)).describe() for n, s in sizes.items()
+    }
 
 
 def _check_units_run(result: UpResult, timeout: float = 150) -> None:
