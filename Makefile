@@ -10,6 +10,9 @@
 #                           cut to fit a pull request comment (WHOLE=1: all of it)
 #   make mutants            the standing deliberate bugs, each caught by its tests (also part of make test)
 #   make mutation           mutmut over the pure floors (slow; not part of make test)
+#   make cycles [COUNT=20] [LOG=build/cycles.log] [LOCK=file]
+#                           COUNT up/down cycles of the example stacks in turn on the local cloud,
+#                           each checked through its public entry, logged as JSON lines (root; slow)
 STACK ?= onebox
 PYTHON ?= python3
 VENV := venv
@@ -21,7 +24,7 @@ DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresq
 	python3-venv curl util-linux tar gzip git graphviz fonts-dejavu-core \
 	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client
 
-.PHONY: plan diagrams diff local local-down test system-deps mutants mutation
+.PHONY: plan diagrams diff local local-down test system-deps mutants mutation cycles
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt policy/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +47,9 @@ diff: $(VENV)/.installed
 
 local: system-deps $(VENV)/.installed
 	$(PY) -m localcloud up $(STACK)
+
+cycles: system-deps $(VENV)/.installed
+	$(PY) -m localcloud.cycles --count $(or $(COUNT),20) $(if $(LOG),--log $(LOG)) $(if $(LOCK),--lock $(LOCK))
 
 local-down: $(VENV)/.installed
 	$(PY) -m localcloud down $(STACK) $(if $(PURGE),--purge)
