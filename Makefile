@@ -12,6 +12,9 @@
 #   make mutation           mutmut over the pure floors (slow; not part of make test)
 #   make bench STACK=onebox the article's claims measured on the local cloud (root; not part of make test);
 #                           STACK=split adds the app tier at 1-3 nodes, STACK=layout onebox against split
+#   make cycles [COUNT=20] [LOG=build/cycles.log] [LOCK=file]
+#                           COUNT up/down cycles of the example stacks in turn on the local cloud,
+#                           each checked through its public entry, logged as JSON lines (root; slow)
 STACK ?= onebox
 PYTHON ?= python3
 VENV := venv
@@ -24,7 +27,7 @@ DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresq
 	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client \
 	wrk slowhttptest pgbouncer
 
-.PHONY: plan diagrams diff local local-down test system-deps mutants mutation bench
+.PHONY: plan diagrams diff local local-down test system-deps mutants mutation bench cycles
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt policy/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +50,9 @@ diff: $(VENV)/.installed
 
 local: system-deps $(VENV)/.installed
 	$(PY) -m localcloud up $(STACK)
+
+cycles: system-deps $(VENV)/.installed
+	$(PY) -m localcloud.cycles --count $(or $(COUNT),20) $(if $(LOG),--log $(LOG)) $(if $(LOCK),--lock $(LOCK))
 
 local-down: $(VENV)/.installed
 	$(PY) -m localcloud down $(STACK) $(if $(PURGE),--purge)

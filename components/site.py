@@ -15,6 +15,7 @@ from components.firewall import Firewalls, FirewallsArgs
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, NodeHandle
+from components.site_ready import SiteReadyArgs, site_ready
 from components.stack_config import Secrets
 from components.web_tier import WebTier, WebTierArgs
 from model import naming
@@ -141,6 +142,11 @@ class Site(pulumi.ComponentResource):
             pulumi.Output.from_input(f"https://{cfg.domain}/") if cfg.domain
             else self.public_ip.apply(lambda ip: f"http://{ip}/")
         )
+        self.ready = site_ready("site-ready", SiteReadyArgs(
+            url=self.url, public_ip=self.public_ip, domain=cfg.domain, release=release.name,
+            upstreams=self.web.upstreams,
+            after=[*self.web.steps, *records, *([self.load_balancer.lb] if self.load_balancer else [])],
+        ), self)
         self.private_ips = pulumi.Output.all(**{g: grp.private_ips for g, grp in self.groups.items()})
         self._project(cfg.stack, nodes, child)
         self.register_outputs({"url": self.url, "publicIp": self.public_ip, "privateIps": self.private_ips})

@@ -27,24 +27,28 @@ class WebTierArgs:
 
 
 class WebTier(pulumi.ComponentResource):
+    steps: list[pulumi.Resource]
+    """Every step of every web node: once all are done, the nodes serve the site."""
+
     def __init__(self, name: str, args: WebTierArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:web_tier:WebTier", name, None, opts)
         self.upstreams = pulumi.Output.all(*[h.address(Role.APP) for h in args.app_nodes]).apply(
             lambda hosts: " ".join(sorted(f"{host}:{APP_PORT}" for host in hosts))
         )
+        self.steps = []
         for h in args.nodes:
-            remote.step(
+            self.steps.append(remote.step(
                 f"{h.node.name}-static", h.connection, remote.step_line("web-static.sh"), self,
                 after=[h.ready], stdin=args.static_archive,
-            )
-            remote.step(
+            ))
+            self.steps.append(remote.step(
                 f"{h.node.name}-upstream", h.connection,
                 remote.step_line("web-upstream.sh", {"UPSTREAMS": self.upstreams}),
                 self, after=[h.ready, *args.app_activations],
-            )
+            ))
             if args.tls_domain:
-                remote.step(
+                self.steps.append(remote.step(
                     f"{h.node.name}-tls", h.connection, remote.step_line("web-tls.sh", {"DOMAIN": args.tls_domain}),
                     self, after=[h.ready, *args.names], undo=remote.step_line("web-tls.sh", {"DISABLE": "1"}),
-                )
+                ))
         self.register_outputs({"upstreams": self.upstreams})

@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # Imported here: the program's modules are only needed once the checks above pass.
     from localcloud.cloud import LocalCloudError, UnsupportedResource
+    from localcloud.limits import LimitError
     from localcloud.stack import down, node_table, up
     from model.config import ConfigError
 
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             print(node_table(result.nodes))
         else:
             down(args.stack, purge=args.purge)
-    except (ConfigError, LocalCloudError, UnsupportedResource) as error:
+    except (ConfigError, LocalCloudError, UnsupportedResource, LimitError, ValueError) as error:
         print(f"{args.command} {args.stack} failed: {error}", file=sys.stderr)
         return 1
     return 0

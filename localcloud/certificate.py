@@ -10,6 +10,7 @@ on an earlier run, and goes on to nginx.
 from __future__ import annotations
 
 import datetime
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -21,6 +22,8 @@ from model import paths
 
 VALID_DAYS = 90
 """As long as Let's Encrypt's."""
+TRUSTED_DIR = "trusted"
+TRUSTED_BUNDLE = "trusted.pem"
 
 
 def fqdn(zone: str, record: str) -> str:
@@ -45,12 +48,28 @@ def self_signed(name: str) -> tuple[bytes, bytes]:
     return cert.public_bytes(serialization.Encoding.PEM), private
 
 
-def issue(machine: MachineState, name: str) -> None:
-    """Put a certificate for `name` where certbot keeps it, unless one is there already."""
+def issue(machine: MachineState, name: str) -> bytes:
+    """Put a certificate for `name` where certbot keeps it, unless one is there already; its chain, in PEM."""
     live = f"{paths.LETSENCRYPT_LIVE}/{name}"
-    if run_in(machine, ["test", "-s", f"{live}/fullchain.pem"], check=False).returncode == 0:
-        return
+    kept = run_in(machine, ["cat", f"{live}/fullchain.pem"], check=False)
+    if kept.returncode == 0 and kept.stdout.strip():
+        return kept.stdout
     chain, key = self_signed(name)
     run_in(machine, ["install", "-d", "-m", "0755", live])
     run_in(machine, ["sh", "-c", f"umask 077 && cat > {live}/privkey.pem"], input_bytes=key)
     run_in(machine, ["sh", "-c", f"cat > {live}/fullchain.pem"], input_bytes=chain)
+    return chain
+
+
+def trust(stack_dir: Path, name: str, chain: bytes) -> None:
+    """Keep `name`'s certificate among those the stack's deployer trusts, as a real one trusts Let's Encrypt's."""
+    directory = stack_dir / TRUSTED_DIR
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / f"{name}.pem").write_bytes(chain)
+    (stack_dir / TRUSTED_BUNDLE).write_bytes(b"".join(p.read_bytes() for p in sorted(directory.glob("*.pem"))))
+
+
+def trusted_bundle(stack_dir: Path) -> Path | None:
+    """The file of every certificate the stack's deployer trusts, if it has any."""
+    bundle = stack_dir / TRUSTED_BUNDLE
+    return bundle if bundle.is_file() else None

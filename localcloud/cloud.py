@@ -13,6 +13,7 @@ registers are destroyed by finish(), after a successful run.
 from __future__ import annotations
 
 import abc
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -23,10 +24,10 @@ from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
-from localcloud import balancer, certificate, firewall, ssh, volume
+from localcloud import balancer, certificate, firewall, limits, ssh, volume
 from localcloud.image import Image
 from localcloud.machine import MachineSpec, MachineState, is_running, load_state, start, teardown
-from localcloud.network import Network, create_network, teardown_network, veth_name
+from localcloud.network import INTERNET_NETNS, Network, create_network, teardown_network, veth_name
 from localcloud.state import (
     Action,
     Decision,
@@ -47,6 +48,7 @@ from sim.resources import (
     DROPLET,
     FIREWALL,
     LOAD_BALANCER,
+    LOCAL_COMMAND,
     PROJECT,
     PROJECT_RESOURCES,
     SSH_KEY,
@@ -65,6 +67,8 @@ from sim.resources import (
     vpc_outputs,
 )
 
+LOCAL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""The deployer's PATH for a local Command, whatever the host's own is."""
 RECORDED_ONLY = (SSH_KEY, TAG, CERTIFICATE, PROJECT, PROJECT_RESOURCES)
 COMMAND_RUN_INPUTS = ("create", "update", "stdin", "environment")
 """A change of any other Command input (logging, delete...) is recorded without running anything."""
@@ -154,7 +158,8 @@ class DnsRecordStandIn(RecordedStandIn):
                 )
             machine = _running(droplet) if droplet is not None else None
             if machine is not None:
-                certificate.issue(machine, certificate.fqdn(str(inputs["domain"]), str(inputs.get("name") or "@")))
+                name = certificate.fqdn(str(inputs["domain"]), str(inputs.get("name") or "@"))
+                certificate.trust(self.cloud.stack_dir, name, certificate.issue(machine, name))
         return outcome
 
 
@@ -175,7 +180,7 @@ class VpcStandIn(StandIn):
 
 
 class DropletStandIn(StandIn):
-    """A droplet is a systemd-nspawn machine on its VPC's bridge, booted on its exact user-data."""
+    """A droplet is a systemd-nspawn machine on its VPC's bridge, booted on its exact user-data, within its size."""
 
     affects_rules = True
 
@@ -206,6 +211,7 @@ class DropletStandIn(StandIn):
         spec = MachineSpec(
             machine_name, network, address, str(inputs["userData"]).encode(), cloud.image,
             wheelhouse=cloud.wheelhouse, hostname=str(inputs["name"]),
+            limits=limits.for_size(str(inputs["size"]), cloud.scale),
         )
         start(spec)
         with cloud.lock:
@@ -368,6 +374,37 @@ class CopyToRemoteStandIn(StandIn):
         return Outcome(self.fresh_id(args), {}, {"host": conn.host})
 
 
+class LocalCommandStandIn(StandIn):
+    """A local Command runs on this host, where `pulumi up` runs: from the internet namespace, as a visitor.
+
+    It trusts the certificates the local cloud issued, as a real deployer
+    trusts Let's Encrypt's (curl reads CURL_CA_BUNDLE).
+    """
+
+    def create(self, args: MockResourceArgs, decision: Decision, previous: Record | None) -> Outcome:
+        inputs = args.inputs
+        reruns = decision.action in (Action.CREATED, Action.REPLACED) or any(
+            k in COMMAND_RUN_INPUTS for k in decision.changed
+        )
+        if previous is not None and not reruns:
+            return Outcome(previous.id, previous.outputs, {})
+        line = str(inputs["update"] if decision.action == Action.UPDATED and inputs.get("update") else inputs["create"])
+        env = {"PATH": LOCAL_PATH, "LANG": "C.UTF-8", **{str(k): str(v) for k, v in (inputs.get("environment") or {}).items()}}
+        bundle = certificate.trusted_bundle(self.cloud.stack_dir)
+        if bundle is not None:
+            env["CURL_CA_BUNDLE"] = str(bundle)
+        done = subprocess.run(
+            ["ip", "netns", "exec", INTERNET_NETNS, "/bin/sh", "-c", line],
+            input=str(inputs.get("stdin") or "").encode(), capture_output=True, env=env, check=False,
+        )
+        stdout = ssh.mask(done.stdout.decode(errors="replace"), self.cloud.secrets).rstrip("\n")
+        stderr = ssh.mask(done.stderr.decode(errors="replace"), self.cloud.secrets).rstrip("\n")
+        if done.returncode != 0:
+            raise LocalCloudError(f"exited {done.returncode}:\n{(stderr or stdout)[-4000:]}")
+        rid = previous.id if previous is not None and decision.action == Action.UPDATED else self.fresh_id(args)
+        return Outcome(rid, command_outputs(stdout, stderr), {})
+
+
 class LocalCloud(Mocks):
     """Plays every resource type the program registers through the one stand-in for that type."""
 
@@ -390,6 +427,7 @@ class LocalCloud(Mocks):
         self.deploy_key = deploy_key
         self.secrets = tuple(secrets)
         self.say = say
+        self.scale = limits.scale()
         self.state = StackState(stack_dir / "state.json")
         self.seen: set[str] = set()
         self.reports: list[Report] = []
@@ -404,6 +442,7 @@ class LocalCloud(Mocks):
             FIREWALL: FirewallStandIn(self),
             COMMAND: CommandStandIn(self),
             COPY_TO_REMOTE: CopyToRemoteStandIn(self),
+            LOCAL_COMMAND: LocalCommandStandIn(self),
             DNS_RECORD: DnsRecordStandIn(self),
             **dict.fromkeys(RECORDED_ONLY, recorded),
         }

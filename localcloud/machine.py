@@ -23,6 +23,7 @@ from pathlib import Path
 
 import yaml
 
+from localcloud import limits
 from localcloud.host import (
     cache_dir,
     mounts_under,
@@ -73,6 +74,8 @@ class MachineSpec:
     binds: tuple[Bind, ...] = ()
     hostname: str = ""
     """The name the machine calls itself (a droplet's name); `name` when empty, which must be unique on the host."""
+    limits: limits.Limits | None = None
+    """The droplet's size as a CPU quota and a memory limit; None runs it unbounded."""
 
     @property
     def instance_id(self) -> str:
@@ -99,6 +102,8 @@ class MachineState:
     boot_id: str
     root: str
     started_at: float
+    cgroups: tuple[str, ...] = ()
+    """The cgroup.procs files of the machine's own cgroups, one per controller; removed with it."""
 
     @property
     def root_path(self) -> Path:
@@ -127,7 +132,8 @@ def load_state(name: str) -> MachineState | None:
     path = machine_state_dir(name) / "state.json"
     if not path.is_file():
         return None
-    return MachineState(**json.loads(path.read_text()))
+    fields = json.loads(path.read_text())
+    return MachineState(**{**fields, "cgroups": tuple(fields.get("cgroups", ()))})
 
 
 def is_running(state: MachineState) -> bool:
@@ -167,6 +173,9 @@ def start(spec: MachineSpec) -> MachineState:
         "--resolv-conf=off", "--timezone=off", "--link-journal=no",
         *(b.nspawn_arg() for b in spec.all_binds()),
     ]
+    joins = limits.create(spec.name, spec.limits) if spec.limits is not None else ()
+    if joins:
+        argv = limits.join_argv(joins, argv)
     with open(statedir / "console.log", "wb") as log:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -182,6 +191,7 @@ def start(spec: MachineSpec) -> MachineState:
         boot_id=_read_boot_id(leader),
         root=str(root),
         started_at=time.time(),
+        cgroups=tuple(map(str, joins)),
     )
     (statedir / "state.json").write_text(json.dumps(asdict(state), indent=2) + "\n")
     return state
@@ -273,7 +283,10 @@ def stop(name: str, timeout: float = 60) -> None:
 def teardown(name: str, timeout: float = 60) -> None:
     """Stop the machine and remove everything it had: overlay, disks, netns, nspawn leftovers, state."""
     require_root()
+    state = load_state(name)
     stop(name, timeout)
+    if state is not None:
+        limits.remove(tuple(Path(p) for p in state.cgroups))
     if machine_disk_dir(name).exists():
         unmount_under(machine_disk_dir(name))
     detach(name)

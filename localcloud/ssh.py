@@ -3,9 +3,13 @@
 The private key from the `connection` input goes to a 0600 file in a 0700
 directory for the length of one call; secrets travel only on stdin; every
 text that may be shown (errors, stderr) has the stack's secret values
-masked first. A fresh machine is dialled until sshd answers, as the
-provider does with dialErrorLimit and perDialTimeout; a connection with a
-hostKey refuses a host that shows another key, as the provider does.
+masked first. Every failure before the command starts (no answer yet, a
+refused key, the nologin window while a node boots) is dialled again, as the
+provider retries its dial (handshake and authentication included) up to
+dialErrorLimit; a connection with a hostKey refuses a host that shows
+another key at once, as no new dial could change that answer. ssh writes
+its own diagnostics to a log of their own (-E), so they never mix with the
+command's stderr, and every failure message carries them.
 """
 
 from __future__ import annotations
@@ -29,10 +33,10 @@ SSH_DIAL_FAILED = 255
 UNLIMITED_DIAL_SECONDS = 600.0
 MASK = "[secret]"
 HOST_KEY_REFUSED = "Host key verification failed"
-_DIAL_ERRORS = (
-    "connection refused", "connection timed out", "no route to host", "connection reset",
-    "kex_exchange_identification", "connection closed", "operation timed out", "network is unreachable",
-)
+AUTHENTICATED = "Authenticated to "
+"""ssh's own line (LogLevel VERBOSE) once the server took the key: from there on, the command may have started."""
+SSH_LOG = "ssh.log"
+DIAL_PAUSE_SECONDS = 1.0
 
 
 class RemoteError(RuntimeError):
@@ -103,43 +107,70 @@ def _ssh_argv(conn: Connection, files: Path) -> list[str]:
     else:
         host_keys = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null"]
     return [
-        "ssh", "-i", str(files / "id"), "-p", str(conn.port), *host_keys, "-o", "LogLevel=ERROR",
+        "ssh", "-i", str(files / "id"), "-p", str(conn.port), *host_keys, "-o", "LogLevel=VERBOSE",
+        "-E", str(files / SSH_LOG),
         "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-o", f"ConnectTimeout={conn.per_dial_timeout}",
         "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=4",
         f"{conn.user}@{conn.host}",
     ]
 
 
-def _is_dial_error(proc: subprocess.CompletedProcess[bytes]) -> bool:
-    text = proc.stderr.decode(errors="replace").lower()
-    return proc.returncode == SSH_DIAL_FAILED and any(e in text for e in _DIAL_ERRORS)
+@dataclass(frozen=True)
+class _Attempt:
+    """One ssh run: the process's result and what ssh itself said (its -E log), masked."""
+
+    proc: subprocess.CompletedProcess[bytes]
+    said: str
+
+    @property
+    def before_command(self) -> bool:
+        """ssh failed before the server let it in: nothing of the command ran."""
+        return self.proc.returncode == SSH_DIAL_FAILED and AUTHENTICATED not in self.said
+
+    def ssh_text(self, stderr: str = "") -> str:
+        """ssh's diagnostics, without its note of success, then anything the server showed (a nologin banner)."""
+        lines = [line for line in self.said.splitlines() if line.strip() and AUTHENTICATED not in line]
+        return "\n".join([*lines, *([stderr.strip()] if stderr.strip() else [])]).strip()[-4000:]
+
+
+def _attempt(conn: Connection, files: Path, remote_line: str, stdin: bytes, secrets: Sequence[str]) -> _Attempt:
+    log = files / SSH_LOG
+    log.unlink(missing_ok=True)
+    proc = subprocess.run([*_ssh_argv(conn, files), remote_line], input=stdin, capture_output=True, check=False)
+    said = log.read_text(errors="replace") if log.is_file() else ""
+    return _Attempt(proc, mask(said, secrets))
 
 
 def _ssh(conn: Connection, remote_line: str, stdin: bytes, secrets: Sequence[str]) -> tuple[str, str]:
-    """Run `remote_line` on the host, dialling again while the host does not answer yet."""
+    """Run `remote_line` on the host, dialling again while ssh fails before the command starts."""
     unlimited = conn.dial_error_limit < 0
     deadline = time.monotonic() + UNLIMITED_DIAL_SECONDS
     failures = 0
     with _client_files(conn) as files:
         while True:
-            proc = subprocess.run(
-                [*_ssh_argv(conn, files), remote_line], input=stdin, capture_output=True, check=False
-            )
-            if not _is_dial_error(proc):
+            attempt = _attempt(conn, files, remote_line, stdin, secrets)
+            if not attempt.before_command:
                 break
+            if HOST_KEY_REFUSED in attempt.said:
+                raise RemoteError(
+                    f"{conn.describe()}: the host shows another key than the one pinned at first contact; "
+                    f"nothing was run:\n{attempt.ssh_text()}"
+                )
             failures += 1
             if (not unlimited and failures >= conn.dial_error_limit) or time.monotonic() > deadline:
+                shown = mask(attempt.proc.stderr.decode(errors="replace"), secrets)
                 raise RemoteError(
-                    f"{conn.describe()}: no SSH after {failures} dials: "
-                    f"{mask(proc.stderr.decode(errors='replace'), secrets).strip()}"
+                    f"{conn.describe()}: no SSH after {failures} dials, ssh exited {attempt.proc.returncode}:\n"
+                    f"{attempt.ssh_text(shown) or '(ssh said nothing)'}"
                 )
-            time.sleep(1)
+            time.sleep(DIAL_PAUSE_SECONDS)
+    proc = attempt.proc
     stdout = mask(proc.stdout.decode(errors="replace"), secrets)
     stderr = mask(proc.stderr.decode(errors="replace"), secrets)
-    if proc.returncode == SSH_DIAL_FAILED and HOST_KEY_REFUSED in stderr:
-        raise RemoteError(f"{conn.describe()}: the host shows another key than the one pinned at first contact; nothing was run")
     if proc.returncode != 0:
-        raise RemoteError(f"{conn.describe()}: exited {proc.returncode}:\n{stderr.strip()[-4000:]}")
+        said = attempt.ssh_text()
+        tail = f"\nssh: {said}" if said else ""
+        raise RemoteError(f"{conn.describe()}: exited {proc.returncode}:\n{stderr.strip()[-4000:]}{tail}")
     return stdout.rstrip("\n"), stderr.rstrip("\n")
 
 

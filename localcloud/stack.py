@@ -24,6 +24,7 @@ from typing import Any
 
 import yaml
 
+from localcloud import limits
 from localcloud.cloud import LocalCloud, Report
 from localcloud.host import data_dir, require_root
 from localcloud.image import ensure_image, ensure_wheelhouse
@@ -41,6 +42,9 @@ from sim.resources import DROPLET
 from sim.table import table
 
 SECRETS_FILE = "secrets.json"
+PARALLEL_ENV = "LOCALCLOUD_PARALLEL"
+DEFAULT_PARALLEL = 32
+"""Resources played at once, at most (booting machines, steps over SSH): most of the time they wait."""
 ACCOUNT_FILE = "account.json"
 
 
@@ -70,6 +74,8 @@ class NodeRow:
     address: str
     machine: str
     state: str
+    limits: str
+    """The CPU quota and memory limit the machine runs under, read back from its cgroups; empty when stopped."""
 
 
 @dataclass(frozen=True)
@@ -165,6 +171,14 @@ def _cloud(stack: str, made: StackSecrets, config: Mapping[str, Any], say: Calla
     )
 
 
+def parallel() -> int:
+    """How many resources an up plays at once: LOCALCLOUD_PARALLEL, or DEFAULT_PARALLEL."""
+    text = os.environ.get(PARALLEL_ENV, str(DEFAULT_PARALLEL))
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"{PARALLEL_ENV}={text!r}: a whole number, at least 1")
+    return int(text)
+
+
 def account_path() -> Path:
     """The one DigitalOcean account every local stack lives in: what it holds outlives each stack's run."""
     return data_dir() / ACCOUNT_FILE
@@ -204,7 +218,9 @@ def up(
     cloud = _cloud(stack, made, effective, say)
     account = Account.load(account_path())
     try:
-        run = run_program(effective, made.program_secrets(), stack, cloud=cloud, account=account)
+        run = run_program(
+            effective, made.program_secrets(), stack, cloud=cloud, account=account, parallel=parallel(),
+        )
     finally:
         account.save(account_path())
     cloud.finish()
@@ -249,18 +265,21 @@ def nodes(stack: str) -> tuple[NodeRow, ...]:
         roles = naming.roles_of(stack, record.local["tags"])
         machine = load_state(record.local["machine"])
         state = "running" if machine is not None and is_running(machine) else "stopped"
-        if state == "running":
+        held = ""
+        if machine is not None and state == "running":
             status = run_in(machine, ["cloud-init", "status"], check=False).stdout.decode().strip()
             state = f"running, {status.removeprefix('status: ')}" if status else state
+            held = limits.read_back(machine.leader).describe()
         rows.append(NodeRow(
             group=naming.parse_node_name(record.name)[0], name=record.name, roles=roles,
             address=str(IPv4Interface(record.local["address"]).ip), machine=record.local["machine"], state=state,
+            limits=held,
         ))
     return tuple(rows)
 
 
 def node_table(rows: Sequence[NodeRow]) -> str:
     return table(
-        ("group", "node", "roles", "private address", "state"),
-        [(r.group, r.name, ",".join(r.roles), r.address, r.state) for r in rows],
+        ("group", "node", "roles", "private address", "limits", "state"),
+        [(r.group, r.name, ",".join(r.roles), r.address, r.limits, r.state) for r in rows],
     )

@@ -29,6 +29,7 @@ STEPS: tuple[str, ...] = (
     "web-upstream.sh",
     "web-static.sh",
     "web-tls.sh",
+    "site-ready.sh",
 )
 INSTALLED_MARK = ".django-tiers-installed"
 

@@ -33,6 +33,8 @@ SYSTEMD_UNIT_DIR = "/etc/systemd/system"
 RUNTIME_DIR = "/run"
 """Where systemd makes a unit's RuntimeDirectory=."""
 NGINX_SITE_FILE = "/etc/nginx/conf.d/django-tiers.conf"
+NGINX_STOCK_SITE = "/etc/nginx/sites-enabled/default"
+"""Where the package links its welcome site on a fresh install, unless something is there already."""
 STATIC_ACCESS_LOG = "/var/log/nginx/django-tiers-static.log"
 MEMCACHED_DROPIN = f"{SYSTEMD_UNIT_DIR}/memcached.service.d/django-tiers.conf"
 POSTGRES_DROPIN = f"{SYSTEMD_UNIT_DIR}/postgresql@{paths.PG_VERSION}-main.service.d/django-tiers.conf"
@@ -94,6 +96,7 @@ def _context(node: Node, topology: Topology) -> dict[str, Any]:
         "node_env_dir": str(PurePosixPath(paths.NODE_ENV_FILE).parent.relative_to(RUNTIME_DIR)),
         "pgdata_script": paths.PGDATA_SCRIPT,
         "nginx_site": NGINX_SITE_FILE,
+        "nginx_stock_site": NGINX_STOCK_SITE,
         "static_access_log": STATIC_ACCESS_LOG,
         "memcached_dropin": MEMCACHED_DROPIN,
         "postgres_dropin": POSTGRES_DROPIN,

@@ -34,6 +34,7 @@ class SimCloud(pulumi.runtime.Mocks):
             r.VOLUME: lambda args, rid: r.volume_outputs(rid),
             r.VPC: lambda args, rid: r.vpc_outputs(rid),
             r.COMMAND: self._command,
+            r.LOCAL_COMMAND: lambda args, rid: r.command_outputs("", ""),
         }
 
     def _private_ip(self, name: str) -> str:

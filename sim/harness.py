@@ -12,13 +12,14 @@ import json
 import runpy
 import threading
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
 from google.protobuf import json_format
 from pulumi.runtime import mocks, rpc, settings
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from model.project import PROJECT, ROOT
 from sim.account import Account, ApiRefusal
@@ -198,12 +199,18 @@ def run_program(
     cloud: pulumi.runtime.Mocks | None = None,
     run: Run | None = None,
     account: Account | None = None,
+    parallel: int | None = None,
 ) -> Run:
     """Run __main__.py once, in a fresh graph, and return what it registered and exported.
 
     Pass `run` to see what was registered even when the program fails, and
     `account` to run a stack beside others in one DigitalOcean account (by
-    default the stack has a fresh account to itself).
+    default the stack has a fresh account to itself). `parallel` bounds how
+    many registrations are played at once, as `pulumi up --parallel` does:
+    the SDK sends each one from a thread of its event loop's executor, whose
+    size otherwise follows the host's CPU count. Each registration starts as
+    soon as the outputs it takes resolve, so independent resources overlap
+    and dependent ones wait, as the engine orders them.
     """
     run = run if run is not None else Run()
     cloud = cloud or SimCloud(str(config.get("vpcCidr", "10.10.0.0/24")))
@@ -224,6 +231,10 @@ def run_program(
     # The run makes many objects and frees few: the collector's passes over
     # them cost a fifth of a large pool's run, and one collection at the end does.
     gc.disable()
+    loop = _ensure_event_loop()
+    executor = ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="registration") if parallel else None
+    if executor is not None:
+        loop.set_default_executor(executor)
     try:
         _sync_await(main())
     except ApiRefusal as refusal:
@@ -235,6 +246,10 @@ def run_program(
         raise
     finally:
         gc.enable()
+        if executor is not None:
+            # The next run, bounded or not, gets an executor of its own.
+            loop.set_default_executor(ThreadPoolExecutor())
+            executor.shutdown(wait=False)
     # The SDK leaves an event loop on each executor thread it used; collect them
     # now, while their sockets are open, rather than noisily at interpreter exit.
     gc.collect()

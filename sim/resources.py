@@ -26,6 +26,7 @@ PROJECT = "digitalocean:index/project:Project"
 PROJECT_RESOURCES = "digitalocean:index/projectResources:ProjectResources"
 COMMAND = "command:remote:Command"
 COPY_TO_REMOTE = "command:remote:CopyToRemote"
+LOCAL_COMMAND = "command:local:Command"
 
 ALL_INPUTS = "*"
 
@@ -60,11 +61,12 @@ TYPES: dict[str, ResourceType] = {
         ResourceType(PROJECT_RESOURCES, (), "project assignment"),
         ResourceType(COMMAND, ("triggers", "connection"), "step"),
         ResourceType(COPY_TO_REMOTE, ("triggers", "connection"), "step"),
+        ResourceType(LOCAL_COMMAND, ("triggers",), "step"),
     )
 }
 
 DESTROY_ORDER: tuple[str, ...] = (
-    COMMAND, COPY_TO_REMOTE, PROJECT_RESOURCES, DNS_RECORD, VOLUME_ATTACHMENT, LOAD_BALANCER, CERTIFICATE,
+    LOCAL_COMMAND, COMMAND, COPY_TO_REMOTE, PROJECT_RESOURCES, DNS_RECORD, VOLUME_ATTACHMENT, LOAD_BALANCER, CERTIFICATE,
     DROPLET, FIREWALL, TAG, SSH_KEY, PROJECT, VOLUME, VPC,
 )
 """Dependents first: the order resources that left the program are destroyed in."""

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 from model.project import ROOT, stack_config
+from render import steps as step_scripts
 from sim.harness import Registration, Run, run_program
 from sim.inputs import reveal
 from sim.keys import new_deploy_key
-from sim.resources import COMMAND, COPY_TO_REMOTE, DROPLET
+from sim.resources import COMMAND, COPY_TO_REMOTE, DNS_RECORD, DROPLET, LOAD_BALANCER, LOCAL_COMMAND
 
 DEPLOY_KEY, _ = new_deploy_key()
 CANARY = {"dbPassword": "canary-db-5d2e91", "secretKey": "canary-key-0b7f3c" + "k" * 40, "sshPrivateKey": DEPLOY_KEY}
@@ -53,14 +54,15 @@ def test_scaling_app_adds_one_node_and_only_touches_upstreams():
     assert added == {n for n in added if n.startswith("app-4")}
     assert not {r.name for r in before.resources} - {r.name for r in after.resources}
     inputs, links = changed(before, after)
-    assert inputs == {"web-1-upstream", "web-2-upstream"}
-    assert links <= {"web-1-upstream", "web-2-upstream"}
+    assert inputs == {"web-1-upstream", "web-2-upstream", "site-ready"}, "the last step waits again for the new upstreams"
+    assert links <= {"web-1-upstream", "web-2-upstream", "site-ready"}
     old = {r.urn: r for r in before.resources}
     for r in after.resources:
         if r.name in inputs:
             for key in ("triggers", "connection"):
                 assert r.inputs.get(key) == old[r.urn].inputs.get(key), (r.name, key)
-            assert "10." in r.inputs["create"]
+            carrier = r.inputs["environment"]["UPSTREAMS"] if r.name == "site-ready" else r.inputs["create"]
+            assert "10." in carrier, r.name
 
 
 def test_new_release_changes_only_release_steps(tmp_path):
@@ -73,7 +75,7 @@ def test_new_release_changes_only_release_steps(tmp_path):
     inputs, links = changed(before, after)
     release_steps = {
         f"{n}-{s}" for n in ("app-1", "app-2", "app-3") for s in ("upload", "release", "activate")
-    } | {"migrate", "collectstatic", "static-export", "web-1-static", "web-2-static"}
+    } | {"migrate", "collectstatic", "static-export", "web-1-static", "web-2-static", "site-ready"}
     assert inputs, "a new release changed nothing"
     assert inputs <= release_steps
     assert {"migrate", "collectstatic", "app-1-activate", "app-1-release"} <= inputs
@@ -115,6 +117,30 @@ def test_steps_run_in_order(stack):
         assert set(activations) <= _ancestors(result, names[upstream])
     for static in (n for n in names if n.endswith("-static")):
         assert "collectstatic" in _ancestors(result, names[static])
+
+
+@pytest.mark.parametrize(("stack", "domain"), [("onebox", None), ("pool", None), ("onebox", "www.example.com"), ("pool", "www.example.com")])
+def test_up_ends_with_the_public_entry_serving(stack, domain):
+    """One step runs where `pulumi up` runs, after every web step, the balancer and the names: it waits for the site."""
+    config = {**stack_config(stack), **({"domain": domain} if domain else {})}
+    result = run(config, stack=stack)
+    (ready,) = result.of_type(LOCAL_COMMAND)
+    assert ready.name == "site-ready"
+    assert ready.inputs["create"] == step_scripts.inline_command("site-ready.sh")
+    before = _ancestors(result, ready.urn)
+    web_steps = {s.name for s in steps_of(result).values() if s.name.startswith(("web-", "box-")) and
+                 s.name.endswith(("-static", "-upstream", "-tls"))}
+    assert web_steps and web_steps <= before
+    assert {r.name for r in result.of_type(LOAD_BALANCER)} | {r.name for r in result.of_type(DNS_RECORD)} <= before
+    env = ready.inputs["environment"]
+    assert env["URL"] == result.outputs["siteUrl"]
+    assert env["RELEASE"] and ":8000" in env["UPSTREAMS"]
+    if domain:
+        assert env["RESOLVE"] == f"{domain}:443:{result.outputs['publicIp']}"
+    else:
+        assert "RESOLVE" not in env
+    dependents = {r.name for r in result.resources if ready.urn in r.dependencies}
+    assert not dependents, f"nothing waits on the last step: {dependents}"
 
 
 def _holds_canary(value) -> bool:

@@ -9,13 +9,19 @@ request counted here comes from the internet namespace, as a visitor's would.
 from __future__ import annotations
 
 import json
+import os
 import re
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
+from ipaddress import IPv4Interface
+from pathlib import Path
 
 import pytest
 
+from localcloud import limits, ssh
 from localcloud.machine import (
     MachineState,
     is_running,
@@ -45,13 +51,15 @@ from localcloud.stack import (
     unregister_key,
     up,
 )
-from localcloud.state import Action
+from localcloud.state import Action, StackState
 from localcloud.volume import volume_dir
 from model import paths
 from model.project import ROOT, stack_config
 from model.roles import APP_PORT
+from model.sizes import SIZES
 from render.userdata import STATIC_ACCESS_LOG
 from sim.keys import new_deploy_key
+from sim.resources import DROPLET
 from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
@@ -95,10 +103,31 @@ def timed(record_property: Callable[[str, object], None]) -> Iterator[Callable[[
     record_property("seconds", total)
 
 
+FIRST_PAGES: dict[str, Page] = {}
+"""Per stack, the answer to the first request made the moment its last `up` returned."""
+
+
 def _up(stack: str, config: dict[str, object], deploy_key: str | None = None) -> UpResult:
     result = up(stack, config=config, say=lambda line: print(f"  {stack}: {line}"), deploy_key=deploy_key)
+    if not result.url.startswith("https://"):
+        FIRST_PAGES[stack] = fetch(result.url)
     print(f"{stack}: up in {result.seconds}s, site {result.url}")
     return result
+
+
+def _check_first_page(result: UpResult) -> None:
+    """`up` returned only once the public entry served the site: its very first answer is the site's page."""
+    first = FIRST_PAGES[result.stack]
+    assert first.status == 200, f"first request after up: {first.status} {first.body[:300]}"
+    assert _visits(first) >= 1 and "Welcome to nginx" not in first.body, first.body[:300]
+    reports = {r.key.split("::", 1)[1]: r for r in result.reports}
+    assert reports["site-ready"].action == Action.CREATED, "the last step waited for the entry"
+    for row in result.nodes:
+        if "web" in row.roles:
+            machine = load_state(row.machine)
+            assert machine is not None
+            listed = run_in(machine, ["ls", "-A", "/etc/nginx/sites-enabled"]).stdout.decode().split()
+            assert listed == [], f"{row.name}: the stock site is off: {listed}"
 
 
 def _machines(result: UpResult) -> dict[str, MachineState]:
@@ -135,6 +164,49 @@ def _check_cloud_init(result: UpResult) -> None:
         assert status.returncode == 0, f"{name}: {status.stdout.decode()}"
         assert "status: done" in status.stdout.decode(), name
     _check_units_run(result)
+    _check_limits(result)
+
+
+def _descendants(pid: int) -> set[int]:
+    """`pid` and every process under it: all a machine runs, from its PID 1 down."""
+    parents = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            parents[int(entry.name)] = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
+    found, todo = {pid}, [pid]
+    while todo:
+        current = todo.pop()
+        children = {child for child, parent in parents.items() if parent == current} - found
+        found |= children
+        todo.extend(children)
+    return found
+
+
+def _check_limits(result: UpResult) -> None:
+    """Every droplet runs, all its processes, under its size: the size's vCPUs as a CPU quota, its memory as a hard limit."""
+    factor = float(os.environ.get(limits.SCALE_ENV, "1"))
+    sizes = {r.name: r.local["size"] for r in StackState(stack_dir(result.stack) / "state.json").of_type(DROPLET)}
+    assert sorted(sizes) == sorted(row.name for row in result.nodes)
+    for name, machine in _machines(result).items():
+        size = SIZES[sizes[name]]
+        expected = limits.Limits(round(size.vcpus * factor, 2), int(size.memory_mb * factor))
+        processes = _descendants(machine.leader)
+        assert len(processes) > 5, f"{name}: its services run"
+        held = {}
+        for pid in processes:
+            try:
+                held[pid] = limits.read_back(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+        assert set(held.values()) == {expected}, f"{name} ({size.slug}): {set(held.values())}"
+    shown = {row.name: row.limits for row in result.nodes}
+    assert all(shown.values()) and shown == {
+        n: limits.Limits(round(SIZES[s].vcpus * factor, 2), int(SIZES[s].memory_mb * factor)).describe() for n, s in sizes.items()
+    }
 
 
 def _check_units_run(result: UpResult, timeout: float = 150) -> None:
@@ -193,6 +265,7 @@ def move_stack() -> Iterator[str]:
 def test_onebox_serves_the_site(move_stack: str, timed: Callable[[str], None]) -> None:
     result = _up(move_stack, stack_config("onebox"))
     timed("up onebox")
+    _check_first_page(result)
     assert [row.name for row in result.nodes] == ["box-1"]
     _check_cloud_init(result)
     _check_site(result)
@@ -203,6 +276,50 @@ def test_onebox_serves_the_site(move_stack: str, timed: Callable[[str], None]) -
     assert _psql(box, f"SELECT value FROM counter_counter WHERE name = '{name}'") == str(value)
     _check_no_secret_kept_in_plaintext(move_stack)
     timed("checks")
+
+
+NOLOGIN = "/run/nologin"
+NOLOGIN_TEXT = "System is booting up. Unprivileged users are not permitted to log in yet."
+"""What systemd writes there until boot is done: sshd's PAM account check then refuses every user but root."""
+NOLOGIN_SECONDS = 6
+
+
+def test_a_booting_node_is_dialled_until_it_lets_the_step_in(move_stack: str, timed: Callable[[str], None]) -> None:
+    """While /run/nologin stands, sshd refuses `deploy` (ssh exits 255): the step dials again and runs once it goes."""
+    box = load_state(f"{move_stack}-box-1")
+    assert box is not None and is_running(box), "the onebox of the first test runs"
+    made = ensure_secrets(move_stack)
+    conn = ssh.Connection(
+        str(IPv4Interface(box.address).ip), paths.ADMIN_USER, 22, made.ssh_private_key,
+        dial_error_limit=60, per_dial_timeout=5,
+    )
+    run_in(box, ["sh", "-c", f"cat > {NOLOGIN}"], input_bytes=f"{NOLOGIN_TEXT}\n".encode())
+    lifted = threading.Timer(NOLOGIN_SECONDS, lambda: run_in(box, ["rm", "-f", NOLOGIN]))
+    started = time.monotonic()
+    lifted.start()
+    try:
+        out, _ = ssh.run_command(conn, f"id -un; test -e {NOLOGIN} || echo lifted", None, {}, ())
+    finally:
+        lifted.join()
+    assert out.split() == [paths.ADMIN_USER, "lifted"]
+    assert time.monotonic() - started >= NOLOGIN_SECONDS, "the step ran only once the node let it in"
+    journal = run_in(box, ["journalctl", "-u", "ssh.service", "--no-pager", "-o", "cat"]).stdout.decode()
+    assert f"Access denied for user {paths.ADMIN_USER} by PAM account configuration" in journal, "sshd refused meanwhile"
+    timed("nologin window waited out")
+
+    run_in(box, ["sh", "-c", f"cat > {NOLOGIN}"], input_bytes=f"{NOLOGIN_TEXT}\n".encode())
+    try:
+        with pytest.raises(ssh.RemoteError) as refused:
+            ssh.run_command(replace(conn, dial_error_limit=2), "true", None, {}, ())
+    finally:
+        run_in(box, ["rm", "-f", NOLOGIN])
+    message = str(refused.value)
+    assert "no SSH after 2 dials, ssh exited 255" in message, message
+    assert NOLOGIN_TEXT in message and "Connection closed by" in message, f"ssh's own text: {message}"
+    with pytest.raises(ssh.RemoteError) as wrong_key:
+        ssh.run_command(replace(conn, private_key=new_deploy_key()[0], dial_error_limit=2), "true", None, {}, ())
+    assert "Permission denied (publickey)" in str(wrong_key.value), str(wrong_key.value)
+    timed("refusals reported")
 
 
 def _check_no_secret_kept_in_plaintext(stack: str) -> None:
@@ -261,6 +378,7 @@ def test_pool_serves_the_site_through_the_balancer(pool: UpResult, timed: Callab
     lb_ip = pool.outputs["publicIp"]
     assert pool.url == f"http://{lb_ip}/"
     assert lb_ip not in {row.address for row in pool.nodes}, "the public entry is the balancer, not a web node"
+    _check_first_page(pool)
     _check_cloud_init(pool)
     _check_site(pool)
     timed("checks")

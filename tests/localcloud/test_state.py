@@ -139,15 +139,15 @@ def test_nodes_read_group_and_roles_back_through_the_model(tmp_path: Path, monke
     state = StackState(tmp_path / "data" / "stacks" / "s" / "state.json")
     tags = sorted([naming.stack_tag("s"), naming.role_tag("s", Role.WEB), naming.role_tag("s", Role.APP)])
     state.put(Record(DROPLET, "front-2", "9", {}, {}, {"machine": "s-front-2", "address": "10.0.0.3/24", "tags": tags}))
-    assert nodes("s") == (NodeRow("front", "front-2", (Role.WEB, Role.APP), "10.0.0.3", "s-front-2", "stopped"),)
+    assert nodes("s") == (NodeRow("front", "front-2", (Role.WEB, Role.APP), "10.0.0.3", "s-front-2", "stopped", ""),)
 
 
 def test_node_table_has_a_rule_under_its_header() -> None:
-    rows = [NodeRow("web", "web-1", ("web",), "10.0.0.2", "s-web-1", "running, done")]
+    rows = [NodeRow("web", "web-1", ("web",), "10.0.0.2", "s-web-1", "running, done", "1 CPU, 1024 MiB")]
     assert node_table(rows).splitlines() == [
-        "group  node   roles  private address  state",
-        "-----  -----  -----  ---------------  -------------",
-        "web    web-1  web    10.0.0.2         running, done",
+        "group  node   roles  private address  limits           state",
+        "-----  -----  -----  ---------------  ---------------  -------------",
+        "web    web-1  web    10.0.0.2         1 CPU, 1024 MiB  running, done",
     ]
 
 

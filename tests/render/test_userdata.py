@@ -22,6 +22,7 @@ from render.userdata import (
     AUTO_UPGRADES_FILE,
     MEMCACHED_DROPIN,
     NGINX_SITE_FILE,
+    NGINX_STOCK_SITE,
     PG_HBA_STAGED,
     PG_TUNING_STAGED,
     POSTGRES_DROPIN,
@@ -110,6 +111,7 @@ ROLE_FILES: dict[str, dict[str, str]] = {
         paths.NGINX_UPSTREAM_FILE: "nginx-upstream.conf.j2",
         paths.NGINX_SERVER_FILE: "nginx-server.conf.j2",
         paths.NGINX_PORT80_FILE: "nginx-port80.conf.j2",
+        NGINX_STOCK_SITE: "nginx-stock-site.conf.j2",
     },
     "app": {APP_UNIT_PATH: "app.service.j2"},
     "cache": {MEMCACHED_DROPIN: "memcached-dropin.conf.j2"},
@@ -284,15 +286,19 @@ def test_swap_follows_the_droplet_size(render_layout: str, render_topology: Buil
 
 
 def test_web_files_are_deferred_and_default_site_removed(render_layout: str, render_topology: Build) -> None:
+    """The stock site's place is taken before the package installs (its postinst links it only where nothing is)."""
     topology = render_topology(render_layout)
     node = _node(topology, "web")
     doc = user_data(node, topology)
     nginx_entries = [e for e in doc["write_files"] if e["path"].startswith("/etc/nginx/")]
     assert {e["path"] for e in nginx_entries} == {
-        NGINX_SITE_FILE, paths.NGINX_UPSTREAM_FILE, paths.NGINX_SERVER_FILE, paths.NGINX_PORT80_FILE,
+        NGINX_SITE_FILE, paths.NGINX_UPSTREAM_FILE, paths.NGINX_SERVER_FILE, paths.NGINX_PORT80_FILE, NGINX_STOCK_SITE,
     }
-    assert all(e.get("defer") is True for e in nginx_entries)
-    assert not any(e.get("defer") for e in doc["write_files"] if not e["path"].startswith("/etc/nginx/"))
+    assert NGINX_STOCK_SITE == "/etc/nginx/sites-enabled/default"
+    assert all(e.get("defer") is True for e in nginx_entries if e["path"] != NGINX_STOCK_SITE)
+    assert not any(e.get("defer") for e in doc["write_files"] if e["path"] not in {x["path"] for x in nginx_entries})
+    stock = next(e for e in nginx_entries if e["path"] == NGINX_STOCK_SITE)
+    assert "defer" not in stock and all(line.startswith("#") for line in stock["content"].splitlines())
     assert "nginx-light" in doc["packages"]
     assert ["rm", "-f", "/etc/nginx/sites-enabled/default"] in doc["runcmd"]
     files = rendered_files(node, topology)

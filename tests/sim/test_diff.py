@@ -94,7 +94,7 @@ def test_a_commit_that_adds_an_app_node_creates_one_droplet_and_replaces_nothing
     assert re.fullmatch(r"\+1 droplet, .*\b\d+ steps? updated, nothing replaced", summary_of(text, "pool"))
     assert [r[:3] for r in rows(text, "create") if r[1] == "Droplet"] == [["+", "Droplet", "app-4"]]
     assert not rows(text, "replace") and not rows(text, "delete")
-    assert {r[2] for r in rows(text, "update") if r[1] == "Command"} == {"web-1-upstream", "web-2-upstream"}
+    assert {r[2] for r in rows(text, "update") if r[1] == "Command"} == {"web-1-upstream", "web-2-upstream", "site-ready"}
 
 
 def test_a_commit_that_changes_a_droplet_size_shows_the_replace_and_names_size_and_user_data(repo):
@@ -123,9 +123,9 @@ def test_the_diff_of_a_100_node_pool_fits_a_comment_and_says_what_it_left_out(re
     left_out = dict((what, int(n)) for n, what in re.findall(r"(\d+) ((?:rows|lines) of pool's [a-z ]+)", note.group(1)))
     assert left_out and all(n > 0 for n in left_out.values())
     shown = len(rows(text, "replace")) + len(rows(text, "update"))
-    # One more than before PgBouncer: the db-pool step, updated in place, as bigger app nodes have
-    # more workers for it to admit.
-    assert shown + left_out.get("rows of pool's plan", 0) == 100 + 503 + 100 + 4 + 1
+    site_ready = 1  # the last step waits again, for the new app servers
+    db_pool = 1  # PgBouncer's db-pool step, updated in place: bigger app nodes have more workers for it to admit
+    assert shown + left_out.get("rows of pool's plan", 0) == 100 + 503 + 100 + 4 + db_pool + site_ready
 
 
 def test_a_stack_file_the_program_refuses_says_why_in_its_line(repo):

@@ -1,0 +1,122 @@
+"""`make cycles`: many `up`/`down` cycles across the layouts in a row, each checked, each logged.
+
+A cycle takes one example stack file up on this host, asks its public entry
+for the site's page the moment `up` returns (it must be the site, with
+200), and takes it down with its data. The layouts take turns. Every cycle
+writes one JSON line to the log, so a run that stops halfway still says how
+far it got; the run ends with a summary and fails if any cycle did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import sys
+import time
+import traceback
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+from localcloud.host import NeedsRoot, require_root
+from localcloud.probe import fetch
+from localcloud.stack import down, up
+from model.project import stack_config
+
+LAYOUTS = ("onebox", "dbsplit", "split", "pool", "custom")
+SITE_MARK = 'id="visits"'
+"""The demo site's page carries its visit counter: nginx's welcome page or an error page does not."""
+
+
+@contextmanager
+def _held(lock: Path | None) -> Iterator[None]:
+    """An exclusive lock on `lock` for one cycle, so other users of the host's local cloud can take turns."""
+    if lock is None:
+        yield
+        return
+    with open(lock, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _quiet(line: str) -> None:
+    """The cycle's own line says what matters; the resources' lines stay out of the log."""
+
+
+def cycle(number: int, layout: str, lock: Path | None) -> dict[str, object]:
+    """One up, one request through the entry, one down with purge; what happened, as a log entry."""
+    stack = f"cycle-{layout}"
+    entry: dict[str, object] = {"cycle": number, "layout": layout, "stack": stack}
+    with _held(lock):
+        started = time.monotonic()
+        entry["began"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        try:
+            result = up(stack, config=stack_config(layout), say=_quiet)
+            entry["up_seconds"] = round(time.monotonic() - started, 1)
+            page = fetch(result.url)
+            entry["first_status"] = page.status
+            entry["site"] = SITE_MARK in page.body
+            entry["nodes"] = len(result.nodes)
+            entry["ok"] = page.status == 200 and SITE_MARK in page.body
+            if not entry["ok"]:
+                entry["error"] = f"first request after up: {page.status} {page.body[:200]}"
+        except Exception as error:
+            entry["ok"] = False
+            entry["error"] = "".join(traceback.format_exception_only(error)).strip()[-2000:]
+        finally:
+            went = time.monotonic()
+            try:
+                down(stack, purge=True, say=_quiet)
+                entry["down_seconds"] = round(time.monotonic() - went, 1)
+            except Exception as error:
+                entry["ok"] = False
+                entry["down_error"] = "".join(traceback.format_exception_only(error)).strip()[-2000:]
+    return entry
+
+
+def run(count: int, layouts: Sequence[str], log: Path, lock: Path | None) -> int:
+    """`count` cycles, the layouts in turn; returns how many failed."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    ups: list[float] = []
+    with open(log, "a") as out:
+        for number in range(1, count + 1):
+            entry = cycle(number, layouts[(number - 1) % len(layouts)], lock)
+            failed += not entry["ok"]
+            if "up_seconds" in entry:
+                ups.append(float(entry["up_seconds"]))  # type: ignore[arg-type]
+            out.write(json.dumps(entry) + "\n")
+            out.flush()
+            verdict = "ok" if entry["ok"] else f"FAILED: {entry.get('error') or entry.get('down_error')}"
+            print(f"cycle {number}/{count} {entry['layout']}: up {entry.get('up_seconds', '-')}s, "
+                  f"first answer {entry.get('first_status', '-')}, down {entry.get('down_seconds', '-')}s: {verdict}", flush=True)
+        summary = {"summary": True, "cycles": count, "failed": failed, "up_seconds_max": max(ups, default=None),
+                   "up_seconds_mean": round(sum(ups) / len(ups), 1) if ups else None}
+        out.write(json.dumps(summary) + "\n")
+    print(f"{count - failed} of {count} cycles passed; log: {log}")
+    return failed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m localcloud.cycles", description=__doc__)
+    parser.add_argument("--count", type=int, default=20, help="how many cycles (default 20)")
+    parser.add_argument("--layouts", default=",".join(LAYOUTS), help="the stack files to take turns (default: all five)")
+    parser.add_argument("--log", type=Path, default=Path("build/cycles.log"), help="JSON lines, appended (default build/cycles.log)")
+    parser.add_argument("--lock", type=Path, help="a file to hold an exclusive lock on during each cycle")
+    args = parser.parse_args(argv)
+    try:
+        require_root()
+    except NeedsRoot as error:
+        print(error, file=sys.stderr)
+        return 2
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    return 1 if run(args.count, args.layouts.split(","), args.log, args.lock) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""A droplet's size as cgroup limits: the scale factor, where each controller lives, what a cgroup's files mean."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from localcloud import limits
+
+
+@pytest.mark.parametrize(
+    ("slug", "factor", "expected"),
+    [
+        ("s-1vcpu-1gb", 1.0, limits.Limits(1, 1024)),
+        ("s-2vcpu-4gb", 1.0, limits.Limits(2, 4096)),
+        ("s-2vcpu-4gb", 0.5, limits.Limits(1, 2048)),
+        ("s-1vcpu-2gb", 0.25, limits.Limits(0.25, 512)),
+    ],
+)
+def test_a_size_becomes_a_quota_and_a_limit(slug: str, factor: float, expected: limits.Limits) -> None:
+    assert limits.for_size(slug, factor) == expected
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "1.5", "half", ""])
+def test_a_scale_outside_zero_to_one_is_refused(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    monkeypatch.setenv(limits.SCALE_ENV, text)
+    with pytest.raises(limits.LimitError, match=f"{limits.SCALE_ENV}={text!r}: a number above 0 and at most 1"):
+        limits.scale()
+
+
+def test_the_scale_defaults_to_the_real_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(limits.SCALE_ENV, raising=False)
+    assert limits.scale() == 1.0
+    monkeypatch.setenv(limits.SCALE_ENV, "0.5")
+    assert limits.for_size("s-1vcpu-2gb") == limits.Limits(0.5, 1024)
+
+
+def _mounts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[str], unified: str = "") -> Path:
+    mounts = tmp_path / "mounts"
+    mounts.write_text("".join(f"{line}\n" for line in lines))
+    monkeypatch.setattr(limits, "_MOUNTS", mounts)
+    (tmp_path / "unified").mkdir()
+    (tmp_path / "unified" / "cgroup.controllers").write_text(unified + "\n")
+    return tmp_path / "unified"
+
+
+def test_v1_hierarchies_win_over_the_unified_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _mounts(tmp_path, monkeypatch, [
+        "cgroup /sys/fs/cgroup/cpu cgroup rw,relatime,cpu 0 0",
+        "cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0",
+        f"cgroup2 {tmp_path / 'unified'} cgroup2 rw 0 0",
+    ], unified="cpu memory hugetlb")
+    found = limits.hierarchies()
+    assert found == {
+        "cpu": limits.Hierarchy("cpu", Path("/sys/fs/cgroup/cpu"), False),
+        "memory": limits.Hierarchy("memory", Path("/sys/fs/cgroup/memory"), False),
+    }
+
+
+def test_a_v2_host_uses_the_unified_hierarchy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unified = _mounts(tmp_path, monkeypatch, [f"cgroup2 {tmp_path / 'unified'} cgroup2 rw 0 0"], unified="cpuset cpu io memory pids")
+    assert limits.hierarchies() == {
+        "cpu": limits.Hierarchy("cpu", unified, True),
+        "memory": limits.Hierarchy("memory", unified, True),
+    }
+
+
+def test_a_host_without_a_memory_controller_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _mounts(tmp_path, monkeypatch, [f"cgroup2 {tmp_path / 'unified'} cgroup2 rw 0 0"], unified="cpu pids")
+    with pytest.raises(limits.LimitError, match="no cgroup hierarchy with the memory controller"):
+        limits.hierarchies()
+
+
+@pytest.mark.parametrize(
+    ("files", "unified", "cpus", "memory"),
+    [
+        ({"cpu.cfs_quota_us": "50000", "cpu.cfs_period_us": "100000", "memory.limit_in_bytes": str(512 << 20)}, False, 0.5, 512),
+        ({"cpu.cfs_quota_us": "-1", "cpu.cfs_period_us": "100000", "memory.limit_in_bytes": "9223372036854771712"}, False, None, None),
+        ({"cpu.max": "200000 100000", "memory.max": str(4096 << 20)}, True, 2.0, 4096),
+        ({"cpu.max": "max 100000", "memory.max": "max"}, True, None, None),
+        ({}, True, None, None),
+    ],
+)
+def test_a_cgroups_files_read_as_the_kernel_means_them(
+    tmp_path: Path, files: dict[str, str], unified: bool, cpus: float | None, memory: int | None
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text + "\n")
+    assert limits._cpu_quota(tmp_path, unified) == cpus
+    assert limits._memory_limit(tmp_path, unified) == memory
