@@ -7,8 +7,9 @@ import re
 
 import pytest
 
+from model.python import NODE_PYTHON
 from sim.plan import main
-from tests.support.services import require_tool
+from tests.support.services import missing, require_tool
 
 
 @pytest.fixture
@@ -85,3 +86,39 @@ def test_stacks_whose_vpcs_overlap_cannot_share_an_account(tmp_path, monkeypatch
     assert main(["staging", "production", "--diagrams", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "error in stack production" in err and "overlaps with VPC dt-staging-vpc" in err
+
+
+def _plan_own_project(tmp_path, monkeypatch, capsys, requirements: str) -> tuple[int, str]:
+    """`make plan` of a stack whose project pins `requirements`, asking the index afresh (no remembered answer)."""
+    import model.project as project
+
+    source = tmp_path / "mysite"
+    source.mkdir()
+    (source / "requirements.txt").write_text(requirements)
+    (tmp_path / "Pulumi.mine.yaml").write_text(
+        "config:\n  django-tiers:adminCidrs: [203.0.113.0/24]\n"
+        f"  django-tiers:app:\n    source: {source}\n    settings: mysite.settings\n    wsgi: mysite.wsgi:application\n"
+    )
+    monkeypatch.setattr(project, "STACKS", tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    code = main(["mine", "--diagrams", str(tmp_path)])
+    out = capsys.readouterr()
+    if "the package index did not answer" in out.out + out.err:
+        missing("PyPI is unreachable: the requirements cannot be resolved")
+    return code, out.err
+
+
+def test_plan_refuses_a_pin_that_needs_a_newer_python_than_the_nodes(tmp_path, monkeypatch, capsys):
+    code, err = _plan_own_project(tmp_path, monkeypatch, capsys, "Django==6.0\ngunicorn==27.0.1\n")
+    assert code == 1
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "django-tiers:app.requirements" in lines[0]
+    assert "Django==6.0 needs Python >=3.12" in lines[0]
+    assert f"the nodes run Python {NODE_PYTHON}" in lines[0]
+
+
+def test_plan_accepts_a_pin_valid_for_the_nodes_python(tmp_path, monkeypatch, capsys):
+    code, err = _plan_own_project(tmp_path, monkeypatch, capsys, "Django==5.2.19\ngunicorn==27.0.1\n")
+    assert code == 0, err
+    assert list((tmp_path / "cache/django-tiers/requirements").iterdir()), "a resolved file is remembered"
