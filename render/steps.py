@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from model import paths
@@ -28,6 +28,7 @@ STEPS: tuple[str, ...] = (
     "web-upstream.sh",
     "web-static.sh",
     "web-tls.sh",
+    "manage.sh",
 )
 INSTALLED_MARK = ".django-tiers-installed"
 
@@ -44,7 +45,7 @@ def render(name: str) -> str:
     )
 
 
-LINE_STEPS: tuple[str, ...] = ("ready", "release-install", "static-export")
+LINE_STEPS: tuple[str, ...] = ("ready", "release-install")
 """Steps that are one command line, run as they read rather than inside bash -c."""
 
 
@@ -81,3 +82,8 @@ def inline_command(name: str, env: Mapping[str, str] | None = None) -> str:
     pulumi-command run it again. stdin stays free for secrets.
     """
     return " ".join([*_assignments(env), "bash", "-c", shlex.quote(render(name)), shlex.quote(name)])
+
+
+def manage_command(arguments: Sequence[str]) -> str:
+    """The line an admin runs over SSH on an app node to run `manage.py <arguments>` there (manage.sh)."""
+    return " ".join(["sudo", inline_command("manage.sh"), *map(shlex.quote, arguments)])

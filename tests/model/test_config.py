@@ -115,6 +115,10 @@ CASES = [
     ("wsgi with a space", bad(app={"wsgi": "site.wsgi:application --bind 0.0.0.0"}), "app.wsgi", "--bind", "module:callable"),
     ("wsgi without a callable", bad(app={"wsgi": "site.wsgi"}), "app.wsgi", "site.wsgi", "module:callable"),
     ("requirements on two lines", bad(app={"requirements": "req.txt\nx"}), "app.requirements", "req.txt", "one line"),
+    ("smoke paths not a list", bad(app={"smokePaths": "/"}), "app.smokePaths", "'/'", "a list of 1 to 20 URL paths"),
+    ("no smoke path", bad(app={"smokePaths": []}), "app.smokePaths", "[]", "a list of 1 to 20 URL paths"),
+    ("smoke path without its slash", bad(app={"smokePaths": ["/", "about/"]}), "app.smokePaths[1]", "about/", "starting with /"),
+    ("smoke path with a space", bad(app={"smokePaths": ["/a b"]}), "app.smokePaths[0]", "/a b", "no space"),
     ("ssh key with a second line", bad(sshPublicKeys=["ssh-ed25519 AAAA x\nssh-rsa y"]), "sshPublicKeys[0]", "ssh-rsa", "OpenSSH public key"),
     (
         "custom tiers with counts",

@@ -242,7 +242,7 @@ def test_nginx_serves_static_from_disk_and_proxies_the_rest(render_topology: Bui
         wait_for_port(web_port)
         status, headers, body = _get(web_port, "/static/counter/site.css")
         assert (status, body) == (200, b"body { color: teal; }\n")
-        assert headers["Content-Type"] == "text/css" and headers["Cache-Control"] == "max-age=2592000"
+        assert headers["Content-Type"] == "text/css" and headers["Cache-Control"] == "max-age=600"
         assert _get(web_port, "/static/counter/missing.css")[0] == 404
         assert _get(web_port, "/counter/")[2] == b"from the app\n"
         assert handler.asked == ["/counter/"]
