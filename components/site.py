@@ -47,6 +47,8 @@ class Site(pulumi.ComponentResource):
     url: pulumi.Output[str]
     public_ip: pulumi.Output[str]
     private_ips: pulumi.Output[dict[str, list[str]]]
+    manage_host: pulumi.Output[str]
+    """The first app node's public address: where an admin runs management commands (it migrates, too)."""
 
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:site:Site", name, None, opts)
@@ -143,8 +145,11 @@ class Site(pulumi.ComponentResource):
             else self.public_ip.apply(lambda ip: f"http://{ip}/")
         )
         self.private_ips = pulumi.Output.all(**{g: grp.private_ips for g, grp in self.groups.items()})
+        self.manage_host = carrying(Role.APP)[0].droplet.ipv4_address
         self._project(cfg.stack, nodes, child)
-        self.register_outputs({"url": self.url, "publicIp": self.public_ip, "privateIps": self.private_ips})
+        self.register_outputs({
+            "url": self.url, "publicIp": self.public_ip, "privateIps": self.private_ips, "manageHost": self.manage_host,
+        })
 
     def _project(self, stack: str, nodes: dict[str, NodeHandle], child: pulumi.ResourceOptions) -> None:
         """Group the stack's resources in a DigitalOcean project, one membership per resource so scaling adds, never edits."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shlex
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -87,3 +88,9 @@ def inline_command(name: str, env: Mapping[str, str] | None = None) -> str:
 def manage_command(arguments: Sequence[str]) -> str:
     """The line an admin runs over SSH on an app node to run `manage.py <arguments>` there (manage.sh)."""
     return " ".join(["sudo", inline_command("manage.sh"), *map(shlex.quote, arguments)])
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["manage"] or len(sys.argv) < 3:
+        sys.exit("usage: python -m render.steps manage <command> [arguments]: the line to run over SSH on an app node")
+    print(manage_command(sys.argv[2:]))
