@@ -368,3 +368,9 @@ def test_custom_layouts_are_accepted_exactly_when_well_formed(groups):
             parse_config(config, "s", DEPLOY_PUBLIC)
         assert str(err.value).startswith("config django-tiers:nodes")
         assert err.value.key == "nodes" or err.value.key.removeprefix("nodes.").split(".")[0] in groups
+
+
+def test_smoke_paths_default_to_the_home_page_and_keep_their_order():
+    assert parse_config(BASE, "s", DEPLOY_PUBLIC).app.smoke_paths == ("/",)
+    given = parse_config(bad(app={"smokePaths": ["/about/", "/", "/about/", "/search/?q=a&b=1"]}), "s", DEPLOY_PUBLIC)
+    assert given.app.smoke_paths == ("/about/", "/", "/search/?q=a&b=1")
