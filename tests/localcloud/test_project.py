@@ -138,7 +138,9 @@ def test_a_release_that_fails_its_page_stops_at_the_first_app_node(rollback_stac
 def test_make_manage_runs_on_the_first_app_node_and_passes_its_status(rollback_stack: str) -> None:
     """`make manage` as a user types it, on the stack the rollback left serving."""
     def manage(arguments: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(["make", "-s", "manage", f"STACK={rollback_stack}", f"ARGS={arguments}"],
+        # -o: the virtualenv this test runs in is the one make would make.
+        return subprocess.run(["make", "-s", "-o", "venv/.installed", "manage", f"STACK={rollback_stack}",
+                               f"ARGS={arguments}"],
                               cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
 
     checked = manage("migrate --check")
