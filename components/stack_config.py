@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from model import python
+from components.project_check import check_requirements, check_settings
 from model.config import (
     NAMESPACE,
     SECRETS,
@@ -79,40 +73,5 @@ def _check_app_source(site: SiteConfig) -> None:
     if not (source / site.app.requirements).is_file():
         raise ConfigError("app.requirements", site.app.requirements, f"a pinned requirements file inside {source}")
     check_requirements(source / site.app.requirements, site.app.requirements)
+    check_settings(source, site)
 
-
-def _resolved_marks() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "django-tiers" / "requirements"
-
-
-def check_requirements(requirements: Path, key_value: str) -> None:
-    """The requirements resolve for the nodes' Python, or one ConfigError says which pin does not.
-
-    pip answers from the index's metadata, without downloading the wheels. A
-    success is remembered per file content, so a second run asks nothing; an
-    index that cannot be reached is reported as a warning, not a refusal.
-    """
-    digest = hashlib.sha256(requirements.read_bytes() + json.dumps(python.resolve_args(Path(), Path())).encode())
-    mark = _resolved_marks() / digest.hexdigest()[:32]
-    if mark.is_file():
-        if warning := mark.read_text().strip():
-            pulumi.log.warn(warning)
-        return
-    with tempfile.TemporaryDirectory() as scratch:
-        done = subprocess.run(
-            [sys.executable, "-m", "pip", *python.resolve_args(requirements, Path(scratch) / "target")],
-            capture_output=True, text=True, check=False,
-        )
-    output = done.stdout + done.stderr
-    warning = ""
-    if done.returncode != 0:
-        if python.unreachable(output):
-            pulumi.log.warn(f"{NAMESPACE}:app.requirements: the package index did not answer; not checked for {python.DESCRIBED}")
-            return
-        message, fatal = python.explain(output)
-        if fatal:
-            raise ConfigError("app.requirements", key_value, message)
-        warning = f"{NAMESPACE}:app.requirements: {message}"
-        pulumi.log.warn(warning)
-    mark.parent.mkdir(parents=True, exist_ok=True)
-    mark.write_text(warning + "\n")
