@@ -14,6 +14,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +53,14 @@ def _up(stack: str, config: dict[str, object]) -> UpResult:
     return result
 
 
+def _wait_serving(url: str, timeout: float = 120) -> None:
+    """The entry answers /healthz with 200: a load balancer passes a node only after a few health checks."""
+    deadline = time.monotonic() + timeout
+    while (status := fetch(url + "healthz").status) != 200:
+        assert time.monotonic() < deadline, f"{url}healthz still answers {status}"
+        time.sleep(2)
+
+
 def _current(result: UpResult, node: str) -> str:
     machine = load_state(next(row.machine for row in result.nodes if row.name == node))
     assert machine is not None
@@ -75,6 +84,7 @@ def test_own_project_serves_every_page_through_the_entry(layout: str) -> None:
     try:
         config = apply_sets({**stack_config(layout), "app": OWN_APP}, LAYOUTS[layout])
         result = _up(stack, config)
+        _wait_serving(result.url)
         for page in PAGES:
             answer = fetch(result.url + page.lstrip("/"))
             assert answer.status == 200, f"{page}: {answer.status} {answer.body[:300]}"
@@ -95,10 +105,16 @@ def test_own_project_serves_every_page_through_the_entry(layout: str) -> None:
         down(stack, purge=True, say=lambda line: None)
 
 
+ROLLBACK_CONFIG = apply_sets(stack_config("split"), ("tiers.app.count=2",))
+
+
 @pytest.fixture(scope="module")
-def rollback_stack() -> Iterator[str]:
-    yield ROLLBACK_STACK
-    down(ROLLBACK_STACK, purge=True, say=lambda line: None)
+def rollback_stack() -> Iterator[UpResult]:
+    """The demo on split with two app nodes, serving."""
+    try:
+        yield _up(ROLLBACK_STACK, ROLLBACK_CONFIG)
+    finally:
+        down(ROLLBACK_STACK, purge=True, say=lambda line: None)
 
 
 def _broken_demo(directory: Path) -> Path:
@@ -110,17 +126,16 @@ def _broken_demo(directory: Path) -> Path:
     return source
 
 
-def test_a_release_that_fails_its_page_stops_at_the_first_app_node(rollback_stack: str, tmp_path: Path) -> None:
-    base = apply_sets(stack_config("split"), ("tiers.app.count=2",))
-    good = _up(rollback_stack, base)
-    assert fetch(good.url).status == 200
+def test_a_release_that_fails_its_page_stops_at_the_first_app_node(rollback_stack: UpResult, tmp_path: Path) -> None:
+    good = rollback_stack
+    _wait_serving(good.url)
     before = {node: _current(good, node) for node in ("app-1", "app-2")}
     assert len(set(before.values())) == 1
 
     load = start_load(good.url, seconds=600, rate=10)
     try:
         with pytest.raises(Exception) as failed:
-            _up(rollback_stack, {**base, "app": {"source": str(_broken_demo(tmp_path))}})
+            _up(ROLLBACK_STACK, {**ROLLBACK_CONFIG, "app": {"source": str(_broken_demo(tmp_path))}})
     finally:
         counts = finish_load(load, early=True)
     print(f"requests during the failed rollout: {counts}")
@@ -135,11 +150,11 @@ def test_a_release_that_fails_its_page_stops_at_the_first_app_node(rollback_stac
     assert fetch(good.url).status == 200
 
 
-def test_make_manage_runs_on_the_first_app_node_and_passes_its_status(rollback_stack: str) -> None:
-    """`make manage` as a user types it, on the stack the rollback left serving."""
+def test_make_manage_runs_on_the_first_app_node_and_passes_its_status(rollback_stack: UpResult) -> None:
+    """`make manage` as a user types it, on a serving stack."""
     def manage(arguments: str) -> subprocess.CompletedProcess[str]:
         # -o: the virtualenv this test runs in is the one make would make.
-        return subprocess.run(["make", "-s", "-o", "venv/.installed", "manage", f"STACK={rollback_stack}",
+        return subprocess.run(["make", "-s", "-o", "venv/.installed", "manage", f"STACK={ROLLBACK_STACK}",
                                f"ARGS={arguments}"],
                               cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
 
@@ -149,7 +164,7 @@ def test_make_manage_runs_on_the_first_app_node_and_passes_its_status(rollback_s
     assert shown.returncode == 0 and "[X] 0001_initial" in shown.stdout, shown.stdout + shown.stderr
     refused = manage("check --tag no-such-tag")
     assert refused.returncode != 0
-    assert "There is no system check with the 'no-such-tag' tag" in refused.stderr
-    exact = subprocess.run([sys.executable, "-m", "localcloud", "manage", rollback_stack, "--", "check", "--tag", "x"],
+    assert 'There is no system check with the "no-such-tag" tag' in refused.stderr
+    exact = subprocess.run([sys.executable, "-m", "localcloud", "manage", ROLLBACK_STACK, "--", "check", "--tag", "x"],
                            cwd=ROOT, capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
     assert exact.returncode == 1, "Django's own exit status, not make's"
