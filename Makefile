@@ -3,6 +3,7 @@
 #   make test               every test
 # and also:
 #   make local-down STACK=pool [PURGE=1]   tear the local site down (root; PURGE drops its data)
+#   make manage STACK=pool ARGS="createsuperuser"   a Django management command on the local stack's first app node
 #   make plan STACK=pool    what a stack would build, offline (no root, no cloud), and its diagram;
 #                           STACK="staging production" plans them side by side in one account
 #   make diagrams           draw every stack file's diagram anew
@@ -27,7 +28,7 @@ DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresq
 	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client \
 	wrk slowhttptest pgbouncer
 
-.PHONY: plan diagrams diff local local-down test system-deps mutants mutation bench cycles
+.PHONY: plan diagrams diff local local-down manage test system-deps mutants mutation bench cycles
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt demo/requirements.txt policy/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +57,11 @@ cycles: system-deps $(VENV)/.installed
 
 local-down: $(VENV)/.installed
 	$(PY) -m localcloud down $(STACK) $(if $(PURGE),--purge)
+
+# A terminal when make has one (createsuperuser asks for a password); the command's exit status is make's.
+manage: $(VENV)/.installed
+	$(if $(ARGS),,$(error ARGS is required: make manage STACK=<stack> ARGS="migrate --check"))
+	$(PY) -m localcloud manage $(STACK) -- $(ARGS)
 
 # The local cloud shares host state (bridges, namespaces), so its tests run
 # on their own after the rest, which run two at a time.

@@ -72,6 +72,7 @@ def step(
     secret: bool = False,
     log_stdout: bool = True,
     undo: pulumi.Input[str] | None = None,
+    aliases: Sequence[pulumi.Alias] = (),
 ) -> remote.Command:
     """One remote step; `secret` when stdin holds a secret, `log_stdout` False when stdout is data.
 
@@ -95,5 +96,6 @@ def step(
             depends_on=list(after),
             additional_secret_outputs=["stdout", "stderr"] if secret else None,
             delete_before_replace=undo is not None,
+            aliases=list(aliases) or None,
         ),
     )

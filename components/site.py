@@ -15,6 +15,7 @@ from components.firewall import Firewalls, FirewallsArgs
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, NodeHandle
+from components.release import Releases, ReleasesArgs
 from components.site_ready import SiteReadyArgs, site_ready
 from components.stack_config import Secrets
 from components.web_tier import WebTier, WebTierArgs
@@ -28,13 +29,14 @@ from render.release import build_release
 from render.userdata import render_user_data
 
 RELEASE_DIR = ROOT / "build" / "releases"
-FORMER_FIREWALL_PARENTS: dict[Role, str] = {
+TIER_TYPES: dict[Role, str] = {
     Role.WEB: "django-tiers:web_tier:WebTier",
     Role.APP: "django-tiers:app_tier:AppTier",
     Role.CACHE: "django-tiers:cache_node:CacheNode",
     Role.DB: "django-tiers:db_node:DbNode",
 }
-"""Each role firewall once belonged to its tier's component; an alias to there moves it without replacing it."""
+"""Each tier component's type. The role firewalls, and the release's upload, install and static steps, once
+belonged to them; an alias to there moves each without replacing it."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,8 @@ class Site(pulumi.ComponentResource):
     url: pulumi.Output[str]
     public_ip: pulumi.Output[str]
     private_ips: pulumi.Output[dict[str, list[str]]]
+    manage_host: pulumi.Output[str]
+    """The first app node's public address: where an admin runs management commands (it migrates, too)."""
 
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:site:Site", name, None, opts)
@@ -80,7 +84,7 @@ class Site(pulumi.ComponentResource):
             specs=[spec for spec in map(topology.firewall, ROLES) if spec is not None],
             tag_names=tag_names,
             load_balancer_id=self.load_balancer.lb.id if self.load_balancer else None,
-            former_parents={role: pulumi.create_urn(str(role), token, parent=self) for role, token in FORMER_FIREWALL_PARENTS.items()},
+            former_parents={role: pulumi.create_urn(str(role), token, parent=self) for role, token in TIER_TYPES.items()},
         ), child)
         self.groups = {
             g.name: NodeGroup(g.name, NodeGroupArgs(
@@ -126,15 +130,34 @@ class Site(pulumi.ComponentResource):
             pooled=connections.pooled,
         ))
         release = build_release(ROOT / cfg.app.source, RELEASE_DIR)
+        self.releases = Releases("release", ReleasesArgs(
+            app=cfg.app,
+            release=release,
+            nodes=[nodes[n.name] for n in topology.nodes if Role.APP in n.roles or Role.WEB in n.roles],
+            web_nodes=[h.node.name for h in web_nodes],
+            former_parents={
+                suffix: pulumi.create_urn(str(role), TIER_TYPES[role], parent=self)
+                for suffix, role in (("upload", Role.APP), ("release", Role.APP), ("static", Role.WEB))
+            },
+        ), child)
         self.app = AppTier("app", AppTierArgs(
-            cfg.app, carrying(Role.APP), release, env_file, secrets.secret_key, self.db.ready,
+            app=cfg.app,
+            nodes=carrying(Role.APP),
+            release=release,
+            installed=self.releases.installed,
+            collected=self.releases.collected,
+            published=self.releases.published,
+            env_file=env_file,
+            digest_key=secrets.secret_key,
+            db_setup=self.db.ready,
+            site_host=cfg.domain or public_ips[0],
+            site_https=cfg.domain is not None,
         ), child)
         records = declare_a_records(cfg.domain, public_ips, self) if cfg.domain else []
         self.web = WebTier("web", WebTierArgs(
             nodes=web_nodes,
             app_nodes=carrying(Role.APP),
             app_activations=self.app.activations,
-            static_archive=self.app.static_archive,
             tls_domain=cfg.domain if cfg.domain and not cfg.load_balancer else None,
             names=records,
         ), child)
@@ -148,8 +171,11 @@ class Site(pulumi.ComponentResource):
             after=[*self.web.steps, *records, *([self.load_balancer.lb] if self.load_balancer else [])],
         ), self)
         self.private_ips = pulumi.Output.all(**{g: grp.private_ips for g, grp in self.groups.items()})
+        self.manage_host = carrying(Role.APP)[0].droplet.ipv4_address
         self._project(cfg.stack, nodes, child)
-        self.register_outputs({"url": self.url, "publicIp": self.public_ip, "privateIps": self.private_ips})
+        self.register_outputs({
+            "url": self.url, "publicIp": self.public_ip, "privateIps": self.private_ips, "manageHost": self.manage_host,
+        })
 
     def _project(self, stack: str, nodes: dict[str, NodeHandle], child: pulumi.ResourceOptions) -> None:
         """Group the stack's resources in a DigitalOcean project, one membership per resource so scaling adds, never edits."""

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import pulumi
 from pulumi.runtime import config as runtime_config
 
+from components.project_check import check_requirements, check_settings
 from model.config import (
     NAMESPACE,
     SECRETS,
@@ -71,3 +72,6 @@ def _check_app_source(site: SiteConfig) -> None:
         raise ConfigError("app.source", site.app.source, f"a directory holding a Django project, relative to {ROOT}")
     if not (source / site.app.requirements).is_file():
         raise ConfigError("app.requirements", site.app.requirements, f"a pinned requirements file inside {source}")
+    check_requirements(source / site.app.requirements, site.app.requirements)
+    check_settings(source, site)
+

@@ -1,4 +1,7 @@
-"""What belongs to the web role across its nodes: static files, the upstreams of every app node, and HTTPS where they are the public entry."""
+"""What belongs to the web role across its nodes: the upstreams of every app node, and HTTPS where they are the public entry.
+
+The static files reach web nodes with the release (components/release.py).
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,6 @@ class WebTierArgs:
     """Every web node proxies to every one of these."""
     app_activations: Sequence[pulumi.Resource]
     """The upstreams are written once every app node runs the release."""
-    static_archive: pulumi.Output[str]
     tls_domain: str | None
     """Set when these nodes are the site's public entry for a domain: each serves HTTPS itself."""
     names: Sequence[pulumi.Resource]
@@ -37,10 +39,6 @@ class WebTier(pulumi.ComponentResource):
         )
         self.steps = []
         for h in args.nodes:
-            self.steps.append(remote.step(
-                f"{h.node.name}-static", h.connection, remote.step_line("web-static.sh"), self,
-                after=[h.ready], stdin=args.static_archive,
-            ))
             self.steps.append(remote.step(
                 f"{h.node.name}-upstream", h.connection,
                 remote.step_line("web-upstream.sh", {"UPSTREAMS": self.upstreams}),

@@ -1,4 +1,4 @@
-"""python -m localcloud up|down <stack>: run a stack's program on this host, or take it away."""
+"""python -m localcloud up|down|manage <stack>: run a stack's program on this host, take it away, or run a Django command there."""
 
 from __future__ import annotations
 
@@ -21,6 +21,11 @@ def main(argv: list[str] | None = None) -> int:
     down_cmd = commands.add_parser("down", help="destroy the stack's resources (the data volume is kept)")
     down_cmd.add_argument("stack")
     down_cmd.add_argument("--purge", action="store_true", help="also delete the data volume and the stack's secrets")
+    manage_cmd = commands.add_parser(
+        "manage", help="run a Django management command on the stack's first app node (its exit status is ours)",
+    )
+    manage_cmd.add_argument("stack")
+    manage_cmd.add_argument("arguments", nargs=argparse.REMAINDER, help="the command and its arguments, e.g. migrate --check")
     args = parser.parse_args(argv)
     try:
         require_root()
@@ -31,10 +36,13 @@ def main(argv: list[str] | None = None) -> int:
     # Imported here: the program's modules are only needed once the checks above pass.
     from localcloud.cloud import LocalCloudError, UnsupportedResource
     from localcloud.limits import LimitError
-    from localcloud.stack import down, node_table, up
+    from localcloud.stack import down, manage, node_table, up
     from model.config import ConfigError
 
     try:
+        if args.command == "manage":
+            arguments = args.arguments[1:] if args.arguments[:1] == ["--"] else args.arguments
+            return manage(args.stack, arguments, tty=sys.stdin.isatty() and sys.stdout.isatty())
         if args.command == "up":
             result = up(args.stack, sets=args.sets)
             print(f"\nsite: {result.url}   ({result.seconds:.0f}s)\n")

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from localcloud.host import cache_dir, require_root, run, unmount_under
+from model import python
 from model.project import ROOT
 from render import templates
 
@@ -77,14 +78,6 @@ REPO_PACKAGES: tuple[str, ...] = (
     "rsync",
 )
 MASKED_UNITS: tuple[str, ...] = ("console-getty.service", "systemd-firstboot.service")
-WHEEL_PYTHON = "3.11"
-WHEEL_ABI = "cp311"
-# bookworm ships glibc 2.36: every manylinux tag up to it installs there.
-WHEEL_PLATFORMS: tuple[str, ...] = tuple(f"manylinux_2_{minor}_x86_64" for minor in range(36, 4, -1)) + (
-    "manylinux2014_x86_64",
-    "manylinux2010_x86_64",
-    "manylinux1_x86_64",
-)
 WHEEL_BOOTSTRAP: tuple[str, ...] = ("pip", "setuptools", "wheel")
 
 _INST = re.compile(r"^Inst (\S+) ")
@@ -167,14 +160,14 @@ def load_image(path: Path) -> Image:
 
 
 def ensure_wheelhouse(requirements: Path, cache: Path | None = None) -> Path:
-    """Download wheels for `requirements` (python 3.11, manylinux x86_64) into a cached wheelhouse.
+    """Download wheels for `requirements`, for exactly the nodes' Python and platform, into a cached wheelhouse.
 
     Only binary wheels are taken: a machine has no compiler guarantee and no
     index, so a requirement without a wheel must fail here, not at deploy.
     """
     content = Path(requirements).read_bytes()
     h = hashlib.sha256(content)
-    h.update(json.dumps([WHEEL_PYTHON, WHEEL_ABI, WHEEL_PLATFORMS, WHEEL_BOOTSTRAP]).encode())
+    h.update(json.dumps([python.target_args(), WHEEL_BOOTSTRAP]).encode())
     base = (cache or cache_dir()) / "wheelhouses"
     final = base / h.hexdigest()[:16]
     with _locked(base):
@@ -183,12 +176,10 @@ def ensure_wheelhouse(requirements: Path, cache: Path | None = None) -> Path:
         partial = base / f".{final.name}.partial"
         shutil.rmtree(partial, ignore_errors=True)
         partial.mkdir(parents=True)
-        platforms = [arg for tag in WHEEL_PLATFORMS for arg in ("--platform", tag)]
         run(
             [
                 sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--quiet",
-                "--only-binary=:all:", "--python-version", WHEEL_PYTHON, "--implementation", "cp",
-                "--abi", WHEEL_ABI, "--abi", "abi3", "--abi", "none", *platforms,
+                *python.target_args(),
                 "--dest", str(partial), "-r", str(requirements), *WHEEL_BOOTSTRAP,
             ]
         )

@@ -205,3 +205,10 @@ def copy_to_remote(conn: Connection, source: Any, remote_path: str, secrets: Seq
         _ssh(conn, f"mkdir -p {target} && tar -x -C {target}", _archive_bytes(Path(source.path)), secrets)
     else:
         raise RemoteError(f"CopyToRemote source {type(source).__name__} is not emulated")
+
+
+def interactive(conn: Connection, remote_line: str, tty: bool) -> int:
+    """Run `remote_line` on the host with this terminal's stdin and stdout, a terminal there if `tty`; its exit status."""
+    with _client_files(conn) as files:
+        argv = _ssh_argv(conn, files)
+        return subprocess.run([*argv[:-1], "-t" if tty else "-T", argv[-1], remote_line], check=False).returncode

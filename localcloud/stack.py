@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from localcloud import limits
-from localcloud.cloud import LocalCloud, Report
+from localcloud import limits, ssh
+from localcloud.cloud import LocalCloud, LocalCloudError, Report
 from localcloud.host import data_dir, require_root
 from localcloud.image import ensure_image, ensure_wheelhouse
 from localcloud.machine import is_running, load_state, run_in
@@ -35,12 +35,15 @@ from localcloud.volume import purge_volumes
 from model import naming
 from model.config import DEFAULT_APP, deploy_public_key
 from model.project import ROOT, stack_config
+from render.steps import manage_command
 from sim.account import Account
 from sim.harness import run_program
 from sim.keys import new_deploy_key
-from sim.resources import DROPLET
+from sim.resources import COMMAND, DROPLET
 from sim.table import table
 
+FIRST_APP_STEP = "migrate"
+"""The step that runs on the first app node only: where `manage` goes, by its address and pinned host key."""
 SECRETS_FILE = "secrets.json"
 PARALLEL_ENV = "LOCALCLOUD_PARALLEL"
 DEFAULT_PARALLEL = 32
@@ -283,3 +286,22 @@ def node_table(rows: Sequence[NodeRow]) -> str:
         ("group", "node", "roles", "private address", "limits", "state"),
         [(r.group, r.name, ",".join(r.roles), r.address, r.limits, r.state) for r in rows],
     )
+
+
+def manage(stack: str, arguments: Sequence[str], tty: bool) -> int:
+    """Run `manage.py <arguments>` on the stack's first app node over SSH, as an admin would; its exit status.
+
+    The node is the one the program migrates from, reached with the stack's
+    deploy key and the host key pinned at its first contact.
+    """
+    require_root()
+    state_file = stack_dir(stack) / "state.json"
+    first = next((r for r in StackState(state_file).of_type(COMMAND) if r.name == FIRST_APP_STEP), None)
+    if not (stack_dir(stack) / SECRETS_FILE).is_file() or first is None:
+        raise LocalCloudError(f"{stack}: no app node has a release yet; run `make local STACK={stack}` first")
+    made = ensure_secrets(stack)
+    local = first.local
+    conn = ssh.Connection(
+        str(local["host"]), str(local["user"]), int(local["port"]), made.ssh_private_key, 3, 10, local.get("hostKey"),
+    )
+    return ssh.interactive(conn, manage_command(arguments), tty)

@@ -39,6 +39,9 @@ DEFAULT_APP = {
     "settings": "demo_site.settings",
     "requirements": "requirements.txt",
 }
+DEFAULT_SMOKE_PATHS = ("/",)
+SMOKE_PATHS_MAX = 20
+_SMOKE_PATH = re.compile(r"/[!-~]{0,199}")
 KEYS: tuple[str, ...] = (
     "layout", "tiers", "nodes", "region", "image", "vpcCidr", "adminCidrs", "adminCidrsWide",
     "sshPublicKeys", "domain", "loadBalancer", "app",
@@ -134,6 +137,8 @@ class AppSpec:
     wsgi: str
     settings: str
     requirements: str
+    smoke_paths: tuple[str, ...] = DEFAULT_SMOKE_PATHS
+    """Pages fetched through each app node right after it switches to a release; a 5xx switches it back."""
 
 
 @dataclass(frozen=True)
@@ -444,10 +449,20 @@ def _domain(raw: Mapping[str, object]) -> str | None:
 
 
 def _app(raw: Mapping[str, object]) -> AppSpec:
-    given = _mapping(raw.get("app", {}), "app", tuple(DEFAULT_APP))
+    given = dict(_mapping(raw.get("app", {}), "app", (*DEFAULT_APP, "smokePaths")))
+    smoke = given.pop("smokePaths", list(DEFAULT_SMOKE_PATHS))
     merged = {**DEFAULT_APP, **given}
     for k, v in merged.items():
         pattern, allowed = _APP_PATTERNS[k]
         if not isinstance(v, str) or not pattern.fullmatch(v):
             raise ConfigError(f"app.{k}", v, allowed)
-    return AppSpec(**merged)
+    allowed = (
+        f"a list of 1 to {SMOKE_PATHS_MAX} URL paths, each starting with / and holding no space or control character "
+        "(at most 200 characters), such as [\"/\", \"/about/\"]"
+    )
+    if not isinstance(smoke, list) or not 1 <= len(smoke) <= SMOKE_PATHS_MAX:
+        raise ConfigError("app.smokePaths", smoke, allowed)
+    for i, path in enumerate(smoke):
+        if not isinstance(path, str) or not _SMOKE_PATH.fullmatch(path):
+            raise ConfigError(f"app.smokePaths[{i}]", path, allowed)
+    return AppSpec(**merged, smoke_paths=tuple(dict.fromkeys(smoke)))

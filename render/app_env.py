@@ -52,6 +52,6 @@ def render_app_env(
         allowed_hosts=",".join(sorted({*allowed_hosts, *([domain] if domain else [])})),
         csrf_trusted_origins=f"https://{domain}" if domain else "",
         site_https="true" if domain else "false",
-        static_root=paths.STATIC_ROOT,
+        static_root=paths.CURRENT_STATIC,
         media_root=paths.MEDIA_ROOT,
     )

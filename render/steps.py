@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import shlex
-from collections.abc import Mapping
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from model import paths
@@ -30,6 +31,7 @@ STEPS: tuple[str, ...] = (
     "web-static.sh",
     "web-tls.sh",
     "site-ready.sh",
+    "manage.sh",
 )
 INSTALLED_MARK = ".django-tiers-installed"
 
@@ -47,7 +49,7 @@ def render(name: str) -> str:
     )
 
 
-LINE_STEPS: tuple[str, ...] = ("ready", "release-install", "static-export")
+LINE_STEPS: tuple[str, ...] = ("ready", "release-install")
 """Steps that are one command line, run as they read rather than inside bash -c."""
 
 
@@ -84,3 +86,14 @@ def inline_command(name: str, env: Mapping[str, str] | None = None) -> str:
     pulumi-command run it again. stdin stays free for secrets.
     """
     return " ".join([*_assignments(env), "bash", "-c", shlex.quote(render(name)), shlex.quote(name)])
+
+
+def manage_command(arguments: Sequence[str]) -> str:
+    """The line an admin runs over SSH on an app node to run `manage.py <arguments>` there (manage.sh)."""
+    return " ".join(["sudo", inline_command("manage.sh"), *map(shlex.quote, arguments)])
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["manage"] or len(sys.argv) < 3:
+        sys.exit("usage: python -m render.steps manage <command> [arguments]: the line to run over SSH on an app node")
+    print(manage_command(sys.argv[2:]))

@@ -28,6 +28,8 @@ from render.templates import render
 ROLE_DIR = "cloud-init/roles"
 FILE_DIR = "cloud-init/files"
 BASE_FRAGMENT = "base"
+BUILDER_FRAGMENT = "builder"
+"""What a web node without the app role needs to install a release and collect its static files."""
 
 SYSTEMD_UNIT_DIR = "/etc/systemd/system"
 RUNTIME_DIR = "/run"
@@ -36,6 +38,10 @@ NGINX_SITE_FILE = "/etc/nginx/conf.d/django-tiers.conf"
 NGINX_STOCK_SITE = "/etc/nginx/sites-enabled/default"
 """Where the package links its welcome site on a fresh install, unless something is there already."""
 STATIC_ACCESS_LOG = "/var/log/nginx/django-tiers-static.log"
+STATIC_HASHED_NAME = r"\.[0-9a-f]{12}\.[A-Za-z0-9]+$"
+"""A name Django's manifest storage gave a file: its content's hash (12 hex digits) before the extension."""
+STATIC_HASHED_MAX_AGE = 365 * 24 * 60 * 60
+STATIC_UNHASHED_EXPIRY = "10m"
 MEMCACHED_DROPIN = f"{SYSTEMD_UNIT_DIR}/memcached.service.d/django-tiers.conf"
 POSTGRES_DROPIN = f"{SYSTEMD_UNIT_DIR}/postgresql@{paths.PG_VERSION}-main.service.d/django-tiers.conf"
 PG_TUNING_STAGED = f"{paths.CONFIG_DIR}/postgresql.conf"
@@ -98,6 +104,9 @@ def _context(node: Node, topology: Topology) -> dict[str, Any]:
         "nginx_site": NGINX_SITE_FILE,
         "nginx_stock_site": NGINX_STOCK_SITE,
         "static_access_log": STATIC_ACCESS_LOG,
+        "static_hashed_name": STATIC_HASHED_NAME,
+        "static_hashed_max_age": STATIC_HASHED_MAX_AGE,
+        "static_unhashed_expiry": STATIC_UNHASHED_EXPIRY,
         "memcached_dropin": MEMCACHED_DROPIN,
         "postgres_dropin": POSTGRES_DROPIN,
         "pg_tuning_staged": PG_TUNING_STAGED,
@@ -152,12 +161,14 @@ def _fill_write_files(entries: list[dict[str, Any]], context: Mapping[str, Any])
 
 
 def user_data(node: Node, topology: Topology) -> dict[str, Any]:
-    """The node's cloud-config as data: base, then its roles in ROLES order."""
+    """The node's cloud-config as data: base, then its roles in ROLES order, then the builder for web without app."""
     context = _context(node, topology)
     doc = _fragment(BASE_FRAGMENT, context)
     for role in ROLES:
         if role in node.roles:
             doc = merge_fragments(doc, _fragment(role, context))
+    if Role.WEB in node.roles and Role.APP not in node.roles:
+        doc = merge_fragments(doc, _fragment(BUILDER_FRAGMENT, context))
     doc["packages"] = list(dict.fromkeys(doc["packages"]))
     doc["write_files"] = _fill_write_files(doc["write_files"], context)
     return doc

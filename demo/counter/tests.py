@@ -40,10 +40,10 @@ class PageTests(TestCase):
         self.assertEqual(Counter.objects.get(name=COUNTER_NAME).value, 2)
         self.assertContains(second, '<strong id="visits">2</strong>', html=False)
 
-    def test_page_links_static_files(self) -> None:
+    def test_page_links_static_files_by_their_content_hashed_names(self) -> None:
         response = self.client.get("/", HTTP_HOST=settings.ALLOWED_HOSTS[0])
-        self.assertContains(response, 'href="/static/counter/site.css"')
-        self.assertContains(response, 'src="/static/counter/tiers.svg"')
+        self.assertRegex(response.content.decode(), r'href="/static/counter/site\.[0-9a-f]{12}\.css"')
+        self.assertRegex(response.content.decode(), r'src="/static/counter/tiers\.[0-9a-f]{12}\.svg"')
 
     def test_page_rejects_unknown_host(self) -> None:
         self.assertEqual(self.client.get("/", HTTP_HOST=FOREIGN_HOST).status_code, 400)

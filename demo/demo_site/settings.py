@@ -113,8 +113,16 @@ if CACHE_LOCATIONS:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Static files are named by their content (site.3f2a9c81d0b4.css), so web
+# nodes can let browsers keep them for a year. The names come from the
+# manifest collectstatic writes into STATIC_ROOT: on the nodes, the current
+# release's own collected files; a page whose file is not in it fails.
 STATIC_URL = "/static/"
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
+}
 MEDIA_URL = "/media/"
 MEDIA_ROOT = os.environ.get("MEDIA_ROOT", "")
 

@@ -49,7 +49,8 @@ def test_scaling_app_adds_one_node_and_only_touches_upstreams():
     before, after = run(with_app_count(3)), run(with_app_count(4))
     added = {r.name for r in after.resources} - {r.name for r in before.resources}
     assert {n for n in added if n.startswith("app-4")} == {
-        "app-4", "app-4-ready", "app-4-upload", "app-4-release", "app-4-env", "app-4-activate", "app-4-in-project",
+        "app-4", "app-4-ready", "app-4-upload", "app-4-release", "app-4-collect", "app-4-env", "app-4-activate",
+        "app-4-in-project",
     }
     assert added == {n for n in added if n.startswith("app-4")}
     assert not {r.name for r in before.resources} - {r.name for r in after.resources}
@@ -74,11 +75,10 @@ def test_new_release_changes_only_release_steps(tmp_path):
     after = run({**base, "app": {"source": str(source)}})
     inputs, links = changed(before, after)
     release_steps = {
-        f"{n}-{s}" for n in ("app-1", "app-2", "app-3") for s in ("upload", "release", "activate")
-    } | {"migrate", "collectstatic", "static-export", "web-1-static", "web-2-static", "site-ready"}
+        f"{n}-{s}" for n in ("app-1", "app-2", "app-3") for s in ("upload", "release", "collect", "activate")
+    } | {f"{n}-{s}" for n in ("web-1", "web-2") for s in ("upload", "release", "collect", "static")} | {"migrate", "site-ready"}
     assert inputs, "a new release changed nothing"
-    assert inputs <= release_steps
-    assert {"migrate", "collectstatic", "app-1-activate", "app-1-release"} <= inputs
+    assert inputs == release_steps
     assert not links
     for d in after.of_type(DROPLET):
         assert d.inputs == before.one(DROPLET, d.name).inputs
@@ -115,8 +115,44 @@ def test_steps_run_in_order(stack):
         assert earlier in _ancestors(result, names[later])
     for upstream in (n for n in names if n.endswith("-upstream")):
         assert set(activations) <= _ancestors(result, names[upstream])
-    for static in (n for n in names if n.endswith("-static")):
-        assert "collectstatic" in _ancestors(result, names[static])
+    published = {n for n in names if n.endswith("-static")}
+    assert published, "no web node publishes static files"
+    for static in published:
+        node = static[: -len("-static")]
+        assert f"{node}-collect" in _ancestors(result, names[static])
+    for activation in activations:
+        node = activation[: -len("-activate")]
+        assert published | {f"{node}-collect"} <= _ancestors(result, names[activation]), (
+            "a node switches only once its manifest is there and every web node serves the release's files"
+        )
+
+
+STEP_DATA_LIMIT = 64 * 1024
+"""More than this on a step's line, stdin or output is data travelling through the stack's state."""
+
+
+@pytest.mark.parametrize("stack", ["onebox", "dbsplit", "split", "pool", "custom"])
+def test_no_step_carries_data_through_the_state(stack):
+    """A step's command, stdin and output stay small, and no step reads another's output but a host key.
+
+    The static files once went from one app node's stdout, through the
+    state, to every web node's stdin: a command's output feeding another
+    step is how bulk data would travel again.
+    """
+    result = run(stack_config(stack), stack=stack)
+    commands = {r.urn: r for r in result.of_type(COMMAND)}
+    for step in commands.values():
+        for key in ("create", "stdin", "stdout", "stderr"):
+            value = reveal(step.inputs.get(key) if key in step.inputs else step.outputs.get(key))
+            assert len(str(value or "").encode()) <= STEP_DATA_LIMIT, (step.name, key)
+        for key, sources in step.property_dependencies.items():
+            fed_by = sorted(commands[u].name for u in sources if u in commands)
+            if key == "connection":
+                assert all(name.endswith("-ready") for name in fed_by), (step.name, fed_by)
+            else:
+                assert not fed_by, f"{step.name}'s {key} is made from the output of {fed_by}"
+    copies = result.of_type(COPY_TO_REMOTE)
+    assert copies and all(set(c.inputs["source"]) == {"FileAsset"} for c in copies), "releases go up as files"
 
 
 @pytest.mark.parametrize(("stack", "domain"), [("onebox", None), ("pool", None), ("onebox", "www.example.com"), ("pool", "www.example.com")])

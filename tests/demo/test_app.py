@@ -39,13 +39,25 @@ def django_python() -> str:
     return sys.executable
 
 
-def _demo_env(database_url: str, cache_locations: str) -> dict[str, str]:
+@pytest.fixture(scope="module")
+def collected(django_python: str, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo's static files collected once, as a node collects them: pages are rendered with their manifest."""
+    root = tmp_path_factory.mktemp("static")
+    env = run_env({"SECRET_KEY": secrets.token_urlsafe(32), "DJANGO_SETTINGS_MODULE": "demo_site.settings",
+                   "STATIC_ROOT": str(root)})
+    subprocess.run([django_python, "manage.py", "collectstatic", "--noinput", "-v", "0"], cwd=DEMO, env=env,
+                   check=True, capture_output=True, timeout=120)
+    return root
+
+
+def _demo_env(database_url: str, cache_locations: str, static_root: Path | None = None) -> dict[str, str]:
     return run_env({
         "SECRET_KEY": secrets.token_urlsafe(32),
         "ALLOWED_HOSTS": SITE_HOST,
         "DATABASE_URL": database_url,
         "CACHE_LOCATIONS": cache_locations,
         "DJANGO_SETTINGS_MODULE": "demo_site.settings",
+        **({"STATIC_ROOT": str(static_root)} if static_root else {}),
     })
 
 
@@ -84,9 +96,11 @@ def test_health_path_matches_the_nodes_contract() -> None:
     assert f'HEALTH_PATH = "{HEALTH_PATH}"' in source
 
 
-def test_django_suite_against_real_services(django_python: str, postgres: PostgresCluster, memcached_factory) -> None:
+def test_django_suite_against_real_services(
+    django_python: str, postgres: PostgresCluster, memcached_factory, collected: Path
+) -> None:
     servers = memcached_factory(2)
-    env = _demo_env(postgres.url(database="demo_suite"), ",".join(s.location for s in servers))
+    env = _demo_env(postgres.url(database="demo_suite"), ",".join(s.location for s in servers), collected)
     result = subprocess.run(
         [django_python, "manage.py", "test", "counter", "--noinput", "-v", "2"],
         cwd=DEMO, env=env, capture_output=True, text=True, timeout=300,
@@ -96,10 +110,12 @@ def test_django_suite_against_real_services(django_python: str, postgres: Postgr
     assert "Ran 13 tests" in result.stderr
 
 
-def test_served_by_gunicorn(django_python: str, postgres: PostgresCluster, memcached_factory, gunicorn_factory) -> None:
+def test_served_by_gunicorn(
+    django_python: str, postgres: PostgresCluster, memcached_factory, gunicorn_factory, collected: Path
+) -> None:
     postgres.psql("DROP DATABASE IF EXISTS demo_http; CREATE DATABASE demo_http;")
     (server,) = memcached_factory(1)
-    env = _demo_env(postgres.url(database="demo_http"), server.location)
+    env = _demo_env(postgres.url(database="demo_http"), server.location, collected)
     subprocess.run([django_python, "manage.py", "migrate", "--noinput"], cwd=DEMO, env=env, check=True,
                    capture_output=True)
     base = gunicorn_factory(env)
@@ -123,11 +139,11 @@ CACHE_RECOVERY_SECONDS = 5
 
 
 def test_report_hits_again_soon_after_its_cache_node_restarts(
-    django_python: str, postgres: PostgresCluster, memcached_factory, gunicorn_factory,
+    django_python: str, postgres: PostgresCluster, memcached_factory, gunicorn_factory, collected: Path,
 ) -> None:
     postgres.psql("DROP DATABASE IF EXISTS demo_recovery; CREATE DATABASE demo_recovery;")
     (server,) = memcached_factory(1)
-    env = _demo_env(postgres.url(database="demo_recovery"), server.location)
+    env = _demo_env(postgres.url(database="demo_recovery"), server.location, collected)
     subprocess.run([django_python, "manage.py", "migrate", "--noinput"], cwd=DEMO, env=env, check=True,
                    capture_output=True)
     base = gunicorn_factory(env)

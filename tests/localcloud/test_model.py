@@ -151,3 +151,20 @@ def test_every_package_a_node_asks_for_is_in_the_local_repo(render_layout, rende
     for node in topology.nodes:
         wanted = set(user_data(node, topology)["packages"])
         assert wanted <= set(REPO_PACKAGES) | set(BASE_PACKAGES), (node.name, wanted - set(REPO_PACKAGES))
+
+
+def test_wheelhouse_is_resolved_for_exactly_the_nodes_python(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pip reads a bare `3.11` as 3.11.0: the wheelhouse names the patch release the nodes run (Debian 12's 3.11.2)."""
+    asked: list[list[str]] = []
+
+    def pip(argv: list[str], **_: object) -> subprocess.CompletedProcess[bytes]:
+        asked.append(argv)
+        return subprocess.CompletedProcess(argv, 0, b"", b"")
+
+    monkeypatch.setattr(image_module, "run", pip)
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("asgiref==3.8.1\n")
+    image_module.ensure_wheelhouse(requirements, cache=tmp_path / "cache")
+    (argv,) = asked
+    assert argv[argv.index("--python-version") + 1] == "3.11.2"
+    assert argv[argv.index("--abi") + 1] == "cp311"

@@ -115,6 +115,10 @@ CASES = [
     ("wsgi with a space", bad(app={"wsgi": "site.wsgi:application --bind 0.0.0.0"}), "app.wsgi", "--bind", "module:callable"),
     ("wsgi without a callable", bad(app={"wsgi": "site.wsgi"}), "app.wsgi", "site.wsgi", "module:callable"),
     ("requirements on two lines", bad(app={"requirements": "req.txt\nx"}), "app.requirements", "req.txt", "one line"),
+    ("smoke paths not a list", bad(app={"smokePaths": "/"}), "app.smokePaths", "'/'", "a list of 1 to 20 URL paths"),
+    ("no smoke path", bad(app={"smokePaths": []}), "app.smokePaths", "[]", "a list of 1 to 20 URL paths"),
+    ("smoke path without its slash", bad(app={"smokePaths": ["/", "about/"]}), "app.smokePaths[1]", "about/", "starting with /"),
+    ("smoke path with a space", bad(app={"smokePaths": ["/a b"]}), "app.smokePaths[0]", "/a b", "no space"),
     ("ssh key with a second line", bad(sshPublicKeys=["ssh-ed25519 AAAA x\nssh-rsa y"]), "sshPublicKeys[0]", "ssh-rsa", "OpenSSH public key"),
     (
         "custom tiers with counts",
@@ -364,3 +368,9 @@ def test_custom_layouts_are_accepted_exactly_when_well_formed(groups):
             parse_config(config, "s", DEPLOY_PUBLIC)
         assert str(err.value).startswith("config django-tiers:nodes")
         assert err.value.key == "nodes" or err.value.key.removeprefix("nodes.").split(".")[0] in groups
+
+
+def test_smoke_paths_default_to_the_home_page_and_keep_their_order():
+    assert parse_config(BASE, "s", DEPLOY_PUBLIC).app.smoke_paths == ("/",)
+    given = parse_config(bad(app={"smokePaths": ["/about/", "/", "/about/", "/search/?q=a&b=1"]}), "s", DEPLOY_PUBLIC)
+    assert given.app.smoke_paths == ("/about/", "/", "/search/?q=a&b=1")

@@ -246,7 +246,7 @@ def test_nginx_serves_static_from_disk_and_proxies_the_rest(render_topology: Bui
         wait_for_port(web_port)
         status, headers, body = _get(web_port, "/static/counter/site.css")
         assert (status, body) == (200, b"body { color: teal; }\n")
-        assert headers["Content-Type"] == "text/css" and headers["Cache-Control"] == "max-age=2592000"
+        assert headers["Content-Type"] == "text/css" and headers["Cache-Control"] == "max-age=600"
         assert _get(web_port, "/static/counter/missing.css")[0] == 404
         status, headers, body = _get(web_port, "/static/counter/site.css", {"Accept-Encoding": "gzip"})
         assert (status, headers.get("Content-Encoding"), body) == (200, "gzip", precompressed), "gzip_static sends the .gz as it is"
@@ -255,6 +255,53 @@ def test_nginx_serves_static_from_disk_and_proxies_the_rest(render_topology: Bui
     finally:
         nginx.stop()
         app.shutdown()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+class _BrokenApp(_App):
+    """An app node on a release whose pages fail: every GET answers 500."""
+
+    def do_GET(self) -> None:
+        self.asked.append(self.path)
+        self.send_response(500)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+
+def test_nginx_passes_a_failing_app_node_over_for_another(render_topology: Build) -> None:
+    """While a node's smoke check finds its new release failing, visitors get the other node's page."""
+    need("nginx")
+    topology = render_topology("onebox")
+    root = shared_tempdir("dt-nginx-")
+    good = http.server.ThreadingHTTPServer(("127.0.0.1", 0), type("App", (_App,), {"asked": []}))
+    broken_handler = type("Broken", (_BrokenApp,), {"asked": []})
+    broken = http.server.ThreadingHTTPServer(("127.0.0.1", 0), broken_handler)
+    for server in (good, broken):
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    web_port = free_port()
+    (root / "upstream.conf").write_text(
+        "upstream django_app {\n"
+        + "".join(f"    server 127.0.0.1:{s.server_address[1]};\n" for s in (broken, good))
+        + "}\n"
+    )
+    nginx = NginxSite.serving(root, program_site(topology, {
+        f"include {paths.NGINX_UPSTREAM_FILE};": f"include {root}/upstream.conf;",
+        f"alias {paths.STATIC_ROOT}/;": f"alias {root}/static/;",
+        f"alias {paths.MEDIA_ROOT}/;": f"alias {root}/media/;",
+        STATIC_ACCESS_LOG: f"{root}/static.log",
+        "listen 80 default_server;": f"listen 127.0.0.1:{web_port} default_server;",
+        "listen [::]:80 default_server;": "",
+    }))
+    try:
+        nginx.start()
+        wait_for_port(web_port)
+        answers = [_get(web_port, f"/page/{i}")[0] for i in range(10)]
+        assert answers == [200] * 10
+        assert broken_handler.asked, "nginx never asked the failing node: the test shows nothing"
+    finally:
+        nginx.stop()
+        good.shutdown()
+        broken.shutdown()
         shutil.rmtree(root, ignore_errors=True)
 
 

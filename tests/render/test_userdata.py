@@ -242,7 +242,7 @@ def test_base_admin_user_and_ssh(render_layout: str, render_topology: Build, ren
         expected = EXPECTED[render_layout][node.group]
         assert set(doc) == {
             "package_update", "manage_etc_hosts", "packages", "disable_root", "ssh_pwauth", "users", "write_files", "runcmd",
-        } | ({"swap"} if expected.swap_mb else set()) | ({"groups"} if "app" in expected.roles else set()), node.name
+        } | ({"swap"} if expected.swap_mb else set()) | ({"groups"} if {"app", "web"} & set(expected.roles) else set()), node.name
         admin = [u for u in doc["users"] if u["name"] == paths.ADMIN_USER]
         assert len(admin) == 1
         assert admin[0]["sudo"] == "ALL=(ALL) NOPASSWD:ALL"
@@ -373,6 +373,22 @@ def _made_dirs(runcmd: list[object]) -> dict[str, tuple[str, str]]:
     return made
 
 
+def test_web_node_without_app_builds_releases_with_no_app_user(render_layout: str, render_topology: Build) -> None:
+    """It installs each release and collects its static files: the build tooling of an app node, nothing of the app."""
+    topology = render_topology(render_layout)
+    for node in topology.nodes_with("web"):
+        doc = user_data(node, topology)
+        if "app" in node.roles:
+            continue
+        made = _made_dirs(doc["runcmd"])
+        assert made[paths.RELEASES_DIR] == ("root", "0755")
+        assert made[paths.UPLOAD_DIR] == (paths.ADMIN_USER, "0700")
+        assert made[paths.BUILD_DIR] == (paths.BUILD_USER, "0700")
+        assert {"python3", "python3-venv", "python3-dev"} <= set(doc["packages"])
+        assert [u["name"] for u in doc["users"]] == [paths.ADMIN_USER, paths.BUILD_USER]
+        assert not any(paths.APP_UNIT in e["path"] or e["path"] == paths.APP_ENV_FILE for e in doc["write_files"])
+
+
 def test_app_node_gives_the_app_user_only_its_media(render_layout: str, render_topology: Build) -> None:
     topology = render_topology(render_layout)
     for node in topology.nodes_with("app"):
@@ -474,7 +490,7 @@ def test_every_template_is_used(render_layout: str, render_topology: Build) -> N
     every_role = {template for roles in ROLE_FILES.values() for template in roles.values()} | set(BASE_FILES.values())
     in_steps = {t for step in (ROOT / "steps").glob("*.j2") for t in re.findall(r'{% include "cloud-init/files/(\S+)"', step.read_text())}
     assert every_role | in_steps == {p.name for p in (TEMPLATE_ROOT / "files").iterdir()}
-    assert {p.name for p in (TEMPLATE_ROOT / "roles").iterdir()} == {f"{r}.yaml.j2" for r in ("base", *ALL_ROLES)}
+    assert {p.name for p in (TEMPLATE_ROOT / "roles").iterdir()} == {f"{r}.yaml.j2" for r in ("base", "builder", *ALL_ROLES)}
 
 
 def test_merge_concatenates_lists_and_merges_maps() -> None:

@@ -117,7 +117,7 @@ def test_the_diff_of_a_100_node_pool_fits_a_comment_and_says_what_it_left_out(re
     change_stack(repo, "pool", "a hundred app nodes", app={"count": 100})
     change_stack(repo, "pool", "bigger app nodes", app={"size": "s-2vcpu-4gb"})
     text = comment(repo, "HEAD~1", "--stack", "pool")
-    assert summary_of(text, "pool").endswith("100 droplets replaced, 503 steps replaced")
+    assert summary_of(text, "pool").endswith("100 droplets replaced, 601 steps replaced")
     note = re.search(r"Cut to fit GitHub's 65,536-character comment limit\.\*\* Left out: (.*?)\. ", text)
     assert note, "no note of what was cut"
     left_out = dict((what, int(n)) for n, what in re.findall(r"(\d+) ((?:rows|lines) of pool's [a-z ]+)", note.group(1)))
@@ -125,7 +125,7 @@ def test_the_diff_of_a_100_node_pool_fits_a_comment_and_says_what_it_left_out(re
     shown = len(rows(text, "replace")) + len(rows(text, "update"))
     site_ready = 1  # the last step waits again, for the new app servers
     db_pool = 1  # PgBouncer's db-pool step, updated in place: bigger app nodes have more workers for it to admit
-    assert shown + left_out.get("rows of pool's plan", 0) == 100 + 503 + 100 + 4 + db_pool + site_ready
+    assert shown + left_out.get("rows of pool's plan", 0) == 100 + 601 + 100 + 2 + db_pool + site_ready
 
 
 def test_a_stack_file_the_program_refuses_says_why_in_its_line(repo):

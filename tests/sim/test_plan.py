@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
+import sys
+from pathlib import Path
 
 import pytest
 
+from model.project import ROOT
+from model.python import NODE_PYTHON
 from sim.plan import main
-from tests.support.services import require_tool
+from tests.support.services import missing, require_tool
 
 
 @pytest.fixture
@@ -85,3 +90,69 @@ def test_stacks_whose_vpcs_overlap_cannot_share_an_account(tmp_path, monkeypatch
     assert main(["staging", "production", "--diagrams", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "error in stack production" in err and "overlaps with VPC dt-staging-vpc" in err
+
+
+@pytest.fixture(scope="module")
+def fresh_cache(tmp_path_factory) -> Path:
+    """One cache for this module's plans: nothing remembered from before, one virtualenv shared by them."""
+    return tmp_path_factory.mktemp("cache")
+
+
+def _plan_own_project(tmp_path, monkeypatch, capsys, cache: Path, requirements: str, settings: str = "") -> tuple[int, str]:
+    """`make plan` of a stack whose project (a copy of tests/project) pins `requirements` and adds `settings` lines."""
+    import model.project as project
+
+    source = tmp_path / "mysite"
+    shutil.copytree(ROOT / "tests" / "project", source, ignore=shutil.ignore_patterns("__pycache__"))
+    (source / "requirements.txt").write_text(requirements)
+    with (source / "minisite" / "settings.py").open("a") as handle:
+        handle.write(settings)
+    (tmp_path / "Pulumi.mine.yaml").write_text(
+        "config:\n  django-tiers:adminCidrs: [203.0.113.0/24]\n"
+        f"  django-tiers:app:\n    source: {source}\n    settings: minisite.settings\n"
+        "    wsgi: minisite.wsgi:application\n"
+    )
+    monkeypatch.setattr(project, "STACKS", tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    code = main(["mine", "--diagrams", str(tmp_path)])
+    out = capsys.readouterr()
+    if "the package index did not answer" in out.out + out.err:
+        missing("PyPI is unreachable: the requirements cannot be resolved")
+    return code, out.err
+
+
+def _one_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def test_plan_refuses_a_pin_that_needs_a_newer_python_than_the_nodes(tmp_path, monkeypatch, capsys, fresh_cache):
+    code, err = _plan_own_project(tmp_path, monkeypatch, capsys, fresh_cache, "Django==6.0\ngunicorn==27.0.1\n")
+    assert code == 1
+    line = _one_line(err)
+    assert "django-tiers:app.requirements" in line
+    assert "Django==6.0 needs Python >=3.12" in line
+    assert f"the nodes run Python {NODE_PYTHON}" in line
+
+
+def test_plan_accepts_a_pin_valid_for_the_nodes_python(tmp_path, monkeypatch, capsys, fresh_cache):
+    requirements = (ROOT / "tests" / "project" / "requirements.txt").read_text()
+    code, err = _plan_own_project(tmp_path, monkeypatch, capsys, fresh_cache, requirements)
+    assert code == 0, err
+    assert list((fresh_cache / "django-tiers" / "requirements").iterdir()), "a resolved file is remembered"
+
+
+def test_plan_refuses_settings_that_fail_djangos_checks(tmp_path, monkeypatch, capsys, fresh_cache):
+    """Where this machine runs the nodes' minor Python, the settings are imported and checked as the nodes would."""
+    if ".".join(map(str, sys.version_info[:2])) != NODE_PYTHON.rsplit(".", 1)[0]:
+        missing(f"this machine's Python is not {NODE_PYTHON}'s minor version: the settings are not checked here")
+    requirements = (ROOT / "tests" / "project" / "requirements.txt").read_text()
+    broken = '\nINSTALLED_APPS = [*INSTALLED_APPS, "django.contrib.admin"]\n'
+    code, err = _plan_own_project(tmp_path, monkeypatch, capsys, fresh_cache, requirements, broken)
+    assert code == 1
+    line = _one_line(err)
+    assert "django-tiers:app.settings = 'minisite.settings'" in line
+    assert "check --deploy" in line, line
+    assert line.endswith("RuntimeError: Model class django.contrib.contenttypes.models.ContentType doesn't declare "
+                         "an explicit app_label and isn't in an application in INSTALLED_APPS."), line

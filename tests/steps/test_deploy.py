@@ -13,9 +13,12 @@ The tests then read what each run did and what the second run left alone.
 from __future__ import annotations
 
 import grp
+import gzip
 import hashlib
 import io
+import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -164,6 +167,8 @@ def deployment(
         "APP_HOST": "127.0.0.1",
         "APP_PORT": str(app_port),
         "HEALTH_TIMEOUT": "30",
+        "SITE_HOST": SITE_HOST,
+        "SMOKE_PATHS": "/ /healthz",
     }
     env["SERVICE_CTL"] = str(write_service_ctl(root, ServiceCtlConfig(
         app_unit=paths.APP_UNIT, current_link=env["CURRENT_LINK"], env_file=env["APP_ENV_FILE"],
@@ -172,13 +177,21 @@ def deployment(
         nginx_error_log=str(nginx.root / "error.log"), nginx_pid_file=str(nginx.root / "nginx.pid"),
     )))
 
+    journal = root / "journalctl"
+    journal.write_text(f"#!/bin/sh\ntail -n 40 {root / 'gunicorn.log'}\n")
+    journal.chmod(0o755)
+    env["JOURNALCTL"] = str(journal)
+
     db_password = secrets.token_urlsafe(24)
     postgres.psql("DROP DATABASE IF EXISTS deploy_app; DROP ROLE IF EXISTS deploy_app;")
     postgres.psql(f"CREATE ROLE deploy_app LOGIN PASSWORD '{db_password}'; CREATE DATABASE deploy_app OWNER deploy_app;")
     cache = Memcached()
     cache.start()
     site = Deployment(root, steps.write_all(tmp_path_factory.mktemp("steps")), env, release, app_port, web_port, nginx)
-    env_text = _env_file(postgres.url("deploy_app", db_password, "deploy_app"), cache.location, site.path("STATIC_ROOT"))
+    env_text = _env_file(
+        postgres.url("deploy_app", db_password, "deploy_app"), cache.location,
+        site.path("CURRENT_LINK") / paths.RELEASE_STATIC,
+    )
     try:
         _deploy(site, env_text)
         yield site
@@ -209,13 +222,13 @@ def _deploy(site: Deployment, env_text: str) -> None:
         site.see("tarball", (_sha(tarball), _stat(tarball)))
 
     for _ in range(2):
+        site.run("web-static.sh", STATIC_TARBALL=str(tarball))
+        site.see("static root", os.readlink(site.path("STATIC_ROOT")))
+
+    for _ in range(2):
         site.run("app-activate.sh")
         site.see("gunicorn pid", site.app_pid())
         site.see("current", os.readlink(site.path("CURRENT_LINK")))
-
-    for _ in range(2):
-        site.run("web-static.sh", STATIC_TARBALL=str(tarball))
-        site.see("static root", os.readlink(site.path("STATIC_ROOT")))
 
     for _ in range(2):
         site.run("web-upstream.sh", stdin=f"127.0.0.1:{site.app_port}\n")
@@ -266,21 +279,33 @@ def test_migrations_apply_then_nothing_to_do(deployment: Deployment, postgres: P
     assert postgres.psql("SELECT to_regclass('counter_counter') IS NOT NULL", "deploy_app") == "t"
 
 
-def test_static_tarball_is_made_once(deployment: Deployment) -> None:
+def test_static_files_are_collected_once_into_the_release(deployment: Deployment) -> None:
     first, second = _outputs(deployment, "collectstatic.sh")
-    assert "packed them into" in first
-    assert "already packed" in second
+    assert f"collected 5 static files as {BUILD_AS}" in first
+    assert "already collected" in second
     assert deployment.seen["tarball"][0] == deployment.seen["tarball"][1]
-    tarball = deployment.path("RELEASES_DIR") / deployment.release / "static.tar.gz"
-    with tarfile.open(tarball) as archive:
-        names = archive.getnames()
-    assert "./counter/site.css" in names and "./counter/tiers.svg" in names
+    release = deployment.path("RELEASES_DIR") / deployment.release
+    with tarfile.open(release / "static.tar.gz") as archive:
+        members = {m.name: m for m in archive.getmembers()}
+    assert {"./counter/site.css", "./counter/tiers.svg", "./staticfiles.json"} <= members.keys()
+    collected_at = min(m.mtime for m in members.values())
+    assert collected_at > time.time() - 3600, "the files keep the time they were collected at, not 1970"
+    manifest = json.loads((release / paths.RELEASE_STATIC / "staticfiles.json").read_text())["paths"]
+    hashed_svg = release / paths.RELEASE_STATIC / manifest["counter/tiers.svg"]
+    assert re.fullmatch(r"counter/tiers\.[0-9a-f]{12}\.svg", manifest["counter/tiers.svg"])
+    assert gzip.decompress(Path(f"{hashed_svg}.gz").read_bytes()) == hashed_svg.read_bytes()
+    assert not (release / paths.RELEASE_STATIC / "counter/site.css.gz").exists(), "255 bytes: below gzip's threshold"
+    assert (release / paths.RELEASE_STATIC).stat().st_uid == 0
+    assert not any(p.stat().st_mode & 0o022 for p in (release / paths.RELEASE_STATIC).rglob("*"))
 
 
 def test_activation_starts_once_and_is_healthy(deployment: Deployment) -> None:
     first, second = _outputs(deployment, "app-activate.sh")
     assert "now points to release" in first and "restarted" in first
     assert "already points to release" in second and "already runs release" in second
+    for output in (first, second):
+        assert f"GET / (Host: {SITE_HOST}) answers 200" in output
+        assert f"GET {paths.HEALTH_PATH} (Host: {SITE_HOST}) answers 200" in output
     pids = deployment.seen["gunicorn pid"]
     assert pids[0] == pids[1]
     assert deployment.seen["current"] == [str(deployment.path("RELEASES_DIR") / deployment.release)] * 2
@@ -309,7 +334,7 @@ def test_upstream_written_once_and_nginx_started(deployment: Deployment) -> None
 def test_site_answers_through_nginx(deployment: Deployment) -> None:
     first, second = _get(deployment, "/"), _get(deployment, "/")
     assert (first[0], second[0]) == (200, 200)
-    assert (first[1]["X-Cache"], second[1]["X-Cache"]) == ("miss", "hit")
+    assert (first[1]["X-Cache"], second[1]["X-Cache"]) == ("hit", "hit"), "the activation's smoke check rendered / first"
     status, headers, body = _get(deployment, "/static/counter/site.css")
     assert status == 200
     assert headers["Content-Type"] == "text/css"
@@ -323,13 +348,59 @@ def test_static_files_are_served_by_nginx_from_disk(deployment: Deployment) -> N
     css = (DEMO / "counter" / "static" / "counter" / "site.css").read_bytes()
     status, headers, body = _get(deployment, "/static/counter/site.css")
     assert (status, body) == (200, css)
-    assert headers["Cache-Control"] == "max-age=2592000"
+    assert headers["Cache-Control"] == "max-age=600", "a name without a hash may change with the next release"
     log = deployment.nginx.root / "static.log"
     deadline = time.monotonic() + 10
     while "GET /static/counter/site.css HTTP" not in (log.read_text() if log.exists() else ""):
         assert time.monotonic() < deadline, "the buffered static log is flushed within a second or so"
         time.sleep(0.2)
     assert _get(deployment, "/static/counter/no-such-file.css")[0] == 404
+
+
+def test_pages_link_content_hashed_names_that_browsers_keep(deployment: Deployment) -> None:
+    """The page links the names in the release's manifest; nginx serves them from disk, immutable for a year."""
+    page = _get(deployment, "/")[2].decode()
+    linked = re.search(r'href="(/static/counter/site\.[0-9a-f]{12}\.css)"', page)
+    assert linked, page[:400]
+    status, headers, body = _get(deployment, linked.group(1))
+    assert status == 200
+    assert body == (DEMO / "counter" / "static" / "counter" / "site.css").read_bytes()
+    assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "Expires" not in headers
+    assert _get(deployment, linked.group(1).replace(".css", ".nope"))[0] == 404
+
+
+def _broken_release(site: Deployment) -> str:
+    """The demo with a template that raises when it renders, as an installed, collected release."""
+    source = site.root / "broken-source"
+    shutil.copytree(DEMO, source, ignore=shutil.ignore_patterns("__pycache__"))
+    template = source / "counter" / "templates" / "counter" / "index.html"
+    template.write_text(template.read_text().replace("{% static 'counter/site.css' %}", "{% static 'counter/gone.css' %}"))
+    archive = release_archive(source)
+    name = hashlib.sha256(archive).hexdigest()[:16]
+    (site.path("RELEASES_DIR") / f"{name}.tar.gz").write_bytes(archive)
+    site.run("app-release.sh", RELEASE=name)
+    site.run("collectstatic.sh", RELEASE=name)
+    return name
+
+
+def test_a_release_whose_page_fails_is_switched_back(deployment: Deployment) -> None:
+    """The smoke path answers 500: the step fails naming it, the status and the log, and the old release serves again."""
+    good = os.readlink(deployment.path("CURRENT_LINK"))
+    broken = _broken_release(deployment)
+    result = subprocess.run(
+        ["bash", str(deployment.scripts["app-activate.sh"])], capture_output=True, text=True, timeout=300,
+        env=run_env({**deployment.env, "RELEASE": broken}),
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"now points to release {broken}" in result.stdout
+    assert f"GET / (Host: {SITE_HOST}) answered 500 on release {broken}" in result.stderr
+    assert f"switched back to release {Path(good).name}, which answers its health check" in result.stderr
+    assert "Missing staticfiles manifest entry for 'counter/gone.css'" in result.stderr, "the journal's last lines"
+    assert os.readlink(deployment.path("CURRENT_LINK")) == good
+    assert _get(deployment, "/")[0] == 200
+    again = deployment.run("app-activate.sh")
+    assert "already runs release" in again.stdout
 
 
 def test_changed_env_restarts_the_app(deployment: Deployment) -> None:

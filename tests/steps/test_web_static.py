@@ -1,8 +1,7 @@
-"""web-static.sh on its own: stdin delivery, atomic swaps, old versions pruned."""
+"""web-static.sh on its own: a tarball published once, the previous version's names kept, atomic swaps, old versions pruned."""
 
 from __future__ import annotations
 
-import base64
 import io
 import os
 import subprocess
@@ -34,15 +33,17 @@ def publish(tmp_path: Path) -> tuple[Callable[[bytes], subprocess.CompletedProce
     static_root = tmp_path / "srv" / "static"
 
     def run(tarball: bytes) -> subprocess.CompletedProcess[str]:
+        path = tmp_path / "static.tar.gz"
+        path.write_bytes(tarball)
         return subprocess.run(
-            ["bash", str(script)], input=base64.b64encode(tarball).decode(), capture_output=True, text=True,
-            env=run_env({"STATIC_ROOT": str(static_root)}),
+            ["bash", str(script)], capture_output=True, text=True,
+            env=run_env({"STATIC_ROOT": str(static_root), "STATIC_TARBALL": str(path)}),
         )
 
     return run, static_root
 
 
-def test_stdin_tarball_published_once(publish) -> None:
+def test_tarball_published_once(publish) -> None:
     run, static_root = publish
     tarball = _tarball({"site.css": b"body {}\n"})
     first, second = run(tarball), run(tarball)
@@ -67,7 +68,7 @@ def test_original_directory_kept_and_old_versions_pruned(publish) -> None:
     versions = Path(f"{static_root}.versions")
     assert (versions / "original" / "placeholder.txt").exists()
     kept = sorted(p.name for p in versions.iterdir() if p.name != "original")
-    assert kept == sorted(Path(t).name for t in targets[-2:])
+    assert kept == sorted(Path(t).parent.name for t in targets[-2:])
     assert "removed old version" in result.stdout
     assert not list(versions.glob(".incoming.*"))
 
@@ -80,3 +81,23 @@ def test_corrupt_tarball_leaves_the_current_version(publish) -> None:
     assert broken.returncode != 0
     assert os.readlink(static_root) == current
     assert not list(Path(f"{static_root}.versions").glob(".incoming.*"))
+
+
+def test_previous_versions_names_stay_until_the_next_one(publish) -> None:
+    """Pages of the release still running link the old hashed names: they are served beside the new ones, one release long."""
+    run, static_root = publish
+    for build in ("a1", "b2", "c3"):
+        result = run(_tarball({f"site.{build}0000000000.css": build.encode(), "site.css": build.encode()}))
+        assert result.returncode == 0, result.stderr
+    served = sorted(p.name for p in static_root.iterdir())
+    assert served == ["site.b20000000000.css", "site.c30000000000.css", "site.css"]
+    assert (static_root / "site.css").read_bytes() == b"c3", "a name both versions have is the new version's"
+    assert "kept the files of version" in result.stdout
+
+
+def test_no_tarball_is_refused(tmp_path: Path) -> None:
+    script = steps.write_all(tmp_path)["web-static.sh"]
+    result = subprocess.run(["bash", str(script)], capture_output=True, text=True,
+                            env=run_env({"STATIC_ROOT": str(tmp_path / "static")}))
+    assert result.returncode == 1
+    assert "STATIC_TARBALL is required" in result.stderr

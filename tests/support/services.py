@@ -327,15 +327,18 @@ def _stop_app(config: ServiceCtlConfig) -> None:
 
 
 def _start_app(config: ServiceCtlConfig) -> None:
-    """What the unit's ExecStart does: gunicorn from the current release, with the env file."""
+    """What the unit's ExecStart does: gunicorn from the current release, with the env file; its log stands in for the journal."""
     link = Path(config.current_link)
     env = {"PATH": "/usr/bin:/bin", **read_env_file(config.env_file)}
+    Path(config.log_file).touch()
+    shutil.chown(config.log_file, config.run_as)
     with open(config.log_file, "ab") as log:
         subprocess.run(
             [
                 shutil.which("runuser") or "runuser", "-u", config.run_as, "--", str(link / "venv" / "bin" / "gunicorn"),
                 "--chdir", str(link), "--bind", config.bind, "--workers", "2",
-                "--pid", config.pid_file, "--daemon", config.wsgi,
+                "--pid", config.pid_file, "--error-logfile", config.log_file, "--capture-output", "--daemon",
+                config.wsgi,
             ],
             env=env, stdout=log, stderr=log, check=True,
         )
