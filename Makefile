@@ -19,7 +19,8 @@ PY := $(VENV)/bin/python
 # the local cloud boots machines with.
 DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresql-15 \
 	python3-venv curl util-linux tar gzip git graphviz fonts-dejavu-core \
-	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client
+	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client \
+	pgbackrest
 
 .PHONY: plan diagrams diff local local-down test system-deps mutants mutation
 

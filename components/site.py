@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_digitalocean as do
 
+from components.alerts import Alerts, AlertsArgs
 from components.app_tier import AppTier, AppTierArgs
+from components.backups import Backups, BackupsArgs
 from components.cache_node import CacheNode, CacheNodeArgs
 from components.db_node import DbNode, DbNodeArgs
 from components.dns import declare_a_records
@@ -15,13 +17,14 @@ from components.firewall import Firewalls, FirewallsArgs
 from components.load_balancer import LoadBalancer, LoadBalancerArgs
 from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, NodeHandle
+from components.spaces import Spaces, SpacesArgs
 from components.stack_config import Secrets
 from components.web_tier import WebTier, WebTierArgs
 from model import naming
 from model.project import ROOT
 from model.roles import ROLES, Role
 from model.topology import Target, Topology
-from render.app_env import render_app_env
+from render.app_env import MediaStore, render_app_env
 from render.release import build_release
 from render.userdata import render_user_data
 
@@ -45,6 +48,7 @@ class Site(pulumi.ComponentResource):
     url: pulumi.Output[str]
     public_ip: pulumi.Output[str]
     private_ips: pulumi.Output[dict[str, list[str]]]
+    bucket: pulumi.Output[str]
 
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:site:Site", name, None, opts)
@@ -94,6 +98,12 @@ class Site(pulumi.ComponentResource):
 
         db = nodes[topology.db_node.name]
         self.db = DbNode("db", DbNodeArgs(db, topology.volume_name, cfg.db_volume_gb, cfg.region, secrets.db_password), child)
+        self.spaces = Spaces("spaces", SpacesArgs(
+            cfg.stack, topology.bucket_name, topology.spaces_region, cfg.backups.restore_from,
+        ), child)
+        self.backups = Backups("backups", BackupsArgs(
+            db, cfg.backups, self.spaces, topology.spaces_region, self.db.setup,
+        ), child)
         self.cache = CacheNode("cache", CacheNodeArgs(carrying(Role.CACHE)), child)
         env_file = pulumi.Output.all(
             db_host=db.address(Role.DB),
@@ -101,8 +111,13 @@ class Site(pulumi.ComponentResource):
             public=pulumi.Output.all(*public_ips),
             db_password=secrets.db_password,
             secret_key=secrets.secret_key,
+            bucket=self.spaces.bucket.name,
+            endpoint=self.spaces.bucket.endpoint,
+            access_key=self.spaces.key.access_key,
+            spaces_secret=self.spaces.key.secret_key,
         ).apply(lambda v: render_app_env(
             cfg.app, v["db_host"], v["cache_hosts"], v["public"], cfg.domain, v["db_password"], v["secret_key"],
+            MediaStore(v["bucket"], v["endpoint"], topology.spaces_region, v["access_key"], v["spaces_secret"]),
         ))
         release = build_release(ROOT / cfg.app.source, RELEASE_DIR)
         self.app = AppTier("app", AppTierArgs(
@@ -121,9 +136,16 @@ class Site(pulumi.ComponentResource):
             pulumi.Output.from_input(f"https://{cfg.domain}/") if cfg.domain
             else self.public_ip.apply(lambda ip: f"http://{ip}/")
         )
+        if cfg.alerts:
+            Alerts("alerts", AlertsArgs(
+                cfg.stack, cfg.alerts, {role: tag_names[topology.role_tag(role)] for role in ROLES}, self.url,
+            ), child)
         self.private_ips = pulumi.Output.all(**{g: grp.private_ips for g, grp in self.groups.items()})
         self._project(cfg.stack, nodes, child)
-        self.register_outputs({"url": self.url, "publicIp": self.public_ip, "privateIps": self.private_ips})
+        self.bucket = self.spaces.bucket.name
+        self.register_outputs({
+            "url": self.url, "publicIp": self.public_ip, "privateIps": self.private_ips, "bucket": self.bucket,
+        })
 
     def _project(self, stack: str, nodes: dict[str, NodeHandle], child: pulumi.ResourceOptions) -> None:
         """Group the stack's resources in a DigitalOcean project, one membership per resource so scaling adds, never edits."""

@@ -74,6 +74,7 @@ REPO_PACKAGES: tuple[str, ...] = (
     "systemd-timesyncd",
     "curl",
     "rsync",
+    "pgbackrest",
 )
 MASKED_UNITS: tuple[str, ...] = ("console-getty.service", "systemd-firstboot.service")
 WHEEL_PYTHON = "3.11"

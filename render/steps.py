@@ -20,6 +20,8 @@ from render.templates import render as render_template
 STEPS: tuple[str, ...] = (
     "wait-ready.sh",
     "db-setup.sh",
+    "db-backup.sh",
+    "db-restore.sh",
     "app-release.sh",
     "app-env.sh",
     "migrate.sh",

@@ -1,6 +1,10 @@
-"""Routes of the demo: one page. /healthz is answered by middleware, before host checks."""
+"""Routes of the demo: the page, uploads and their files. /healthz is answered by middleware, before host checks."""
 
 from counter import views
 from django.urls import path
 
-urlpatterns = [path("", views.index, name="index")]
+urlpatterns = [
+    path("", views.index, name="index"),
+    path("upload", views.upload, name="upload"),
+    path("media/<path:name>", views.media, name="media"),
+]

@@ -325,7 +325,7 @@ def test_outputs_describe_the_site():
     assert result.outputs["publicIp"] == result.of_type(LOAD_BALANCER)[0].outputs["ip"]
     assert set(result.outputs["privateIps"]) == {"web", "app", "cache", "db"}
     assert len(result.outputs["privateIps"]["app"]) == 3
-    assert result.outputs["monthlyCostUsd"] == pytest.approx(2 * 6 + 3 * 12 + 6 + 24 + 20 * 0.10 + 12)
+    assert result.outputs["monthlyCostUsd"] == pytest.approx(2 * 6 + 3 * 12 + 6 + 24 + 20 * 0.10 + 12 + 5)
     onebox = run(stack_config("onebox"), stack="onebox")
     assert onebox.outputs["siteUrl"] == f"http://{onebox.one(DROPLET, 'box-1').outputs['ipv4_address']}/"
 
