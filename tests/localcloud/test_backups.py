@@ -14,6 +14,7 @@ import pytest
 
 from localcloud import spaces
 from localcloud.machine import MachineState, run_in
+from localcloud.probe import fetch
 from localcloud.stack import down, ensure_secrets
 from localcloud.volume import volume_dir
 from model import naming, paths
@@ -103,3 +104,34 @@ def test_point_in_time_restore_after_the_volume_is_gone(pitr_stack: str, noted: 
     _wait_healthy(result.url)
     info = _pgbackrest(box, "info")
     assert "status: ok" in info, info
+
+
+@pytest.fixture(scope="module")
+def split_stack() -> Iterator[str]:
+    yield SPLIT_STACK
+    down(SPLIT_STACK, purge=True, say=lambda line: None)
+
+
+def test_a_split_stack_restores_from_the_onebox_bucket(
+    pitr_stack: str, noted: dict[str, object], split_stack: str,
+) -> None:
+    """Runs after the point-in-time restore: the onebox's bucket then holds rows 1-6, and its visits."""
+    source = naming.bucket_name(pitr_stack)
+    config = {**stack_config("split"), "backups": {"restoreFrom": [source]}}
+    result = _up(split_stack, config)
+    db = _machines(result)["db-1"]
+    assert _sql(db, f"SELECT to_regclass('{TABLE}') IS NULL") == "t"
+    started = time.monotonic()
+    out = _restore(db, split_stack, "--from", source)
+    print(f"[time] restore from {source}: {time.monotonic() - started:.1f}s\n{out}")
+    assert _rows(db) == [1, 2, 3, 4, 5, 6]
+    assert "set the password" in out, "the split stack's own password replaces the onebox's"
+    _wait_healthy(result.url)
+    visits = int(_sql(db, "SELECT value FROM counter_counter WHERE name = 'visits'"))
+    page = fetch(result.url)
+    assert page.status == 200 and f'id="visits">{visits + 1}<' in page.body, "the site counts on from the restored row"
+    info = _pgbackrest(db, "info")
+    assert "status: ok" in info and info.count("full backup") >= 1, info
+    listed = {o["Key"].split("/")[1] for o in spaces.client().list_objects_v2(
+        Bucket=naming.bucket_name(split_stack), Prefix="pgbackrest/")["Contents"]}
+    assert {"archive", "backup"} <= listed, "the split stack backs the restored cluster up into its own bucket"
