@@ -40,6 +40,7 @@ ENDPOINT = f"{NAME}:{PORT}"
 """What the local SpacesBucket gives as its endpoint, in place of `<region>.digitaloceanspaces.com`."""
 CA_PATH_IN_MACHINE = "/usr/local/share/ca-certificates/localcloud-spaces.crt"
 SYSTEM_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+HOSTS_TEMPLATE = "/etc/cloud/templates/hosts.debian.tmpl"
 GUARD_TABLE = "localcloud-spaces"
 VALID_DAYS = 3650
 START_SECONDS = 30
@@ -147,6 +148,8 @@ def ensure_server() -> None:
         [sys.executable, "-m", "moto.server", "--host", "0.0.0.0", "--port", str(PORT),
          "--ssl-cert", str(cert), "--ssl-key", str(key)],
         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        # Path-style addressing only: the host name is the server's, never a bucket's.
+        env={**os.environ, "S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true"},
     )
     _pid_file().parent.mkdir(parents=True, exist_ok=True)
     _pid_file().write_text(f"{proc.pid}\n")
@@ -194,7 +197,8 @@ def trust(root: Path, gateway: str) -> None:
     bundle = root / SYSTEM_BUNDLE.lstrip("/")
     if bundle.is_file() and pem not in bundle.read_bytes():
         bundle.write_bytes(bundle.read_bytes() + pem)
-    hosts = root / "etc/hosts"
-    text = hosts.read_text() if hosts.is_file() else "127.0.0.1\tlocalhost\n"
-    if NAME not in text:
-        hosts.write_text(text.rstrip("\n") + f"\n{gateway}\t{NAME}\n")
+    # cloud-init writes /etc/hosts from its template at every boot (the user-data sets manage_etc_hosts).
+    for hosts in (root / "etc/hosts", root / HOSTS_TEMPLATE.lstrip("/")):
+        text = hosts.read_text() if hosts.is_file() else "127.0.0.1\tlocalhost\n"
+        if NAME not in text:
+            hosts.write_text(text.rstrip("\n") + f"\n{gateway}\t{NAME}\n")
