@@ -2,8 +2,8 @@
 
 moto implements the S3 API that pgBackRest and django-storages speak
 (SigV4, multipart uploads, listing), so backups, restores and media run
-for real against it. It serves HTTPS with a certificate from a CA made here
-once; every machine trusts that CA and finds the server by one name, as a
+for real against it. It listens on loopback; nginx in front of it serves
+HTTPS with a certificate from a CA made here once; every machine trusts that CA and finds the server by one name, as a
 droplet finds `<region>.digitaloceanspaces.com`. The server belongs to the
 host, not to a stack: a stack's bucket stays in it when the stack is taken
 down, even with --purge, as a retained bucket stays in DigitalOcean. moto
@@ -33,9 +33,13 @@ from cryptography.x509.oid import NameOID
 
 from localcloud.host import data_dir, require_root, run, state_dir
 from localcloud.network import BRIDGE_PREFIX
+from render import templates
 
 NAME = "spaces.localcloud.internal"
 PORT = 9443
+BACKEND_PORT = 9080
+"""moto's own port, on loopback only."""
+NGINX_TEMPLATE = "localcloud/templates/spaces-nginx.conf.j2"
 ENDPOINT = f"{NAME}:{PORT}"
 """What the local SpacesBucket gives as its endpoint, in place of `<region>.digitaloceanspaces.com`."""
 CA_PATH_IN_MACHINE = "/usr/local/share/ca-certificates/localcloud-spaces.crt"
@@ -102,21 +106,33 @@ def ensure_certificates() -> tuple[Path, Path, Path]:
     return ca_path, cert_path, key_path
 
 
-def _answers() -> bool:
+def _nginx_pid_file() -> Path:
+    return state_dir() / "spaces-nginx.pid"
+
+
+def _answers(port: int) -> bool:
     try:
-        with socket.create_connection(("127.0.0.1", PORT), timeout=1):
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
             return True
     except OSError:
         return False
 
 
-def _running_pid() -> int | None:
+def _running_pid(pid_file: Path, marker: bytes) -> int | None:
     try:
-        pid = int(_pid_file().read_text())
+        pid = int(pid_file.read_text())
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except (OSError, ValueError):
         return None
-    return pid if b"moto" in cmdline else None
+    return pid if marker in cmdline else None
+
+
+def _wait(port: int, what: str, proc: subprocess.Popen[bytes] | None = None) -> None:
+    deadline = time.monotonic() + START_SECONDS
+    while not _answers(port):
+        if (proc is not None and proc.poll() is not None) or time.monotonic() > deadline:
+            raise SpacesError(f"{what} did not start; see {_dir()}")
+        time.sleep(0.2)
 
 
 def _guard() -> None:
@@ -137,35 +153,42 @@ def _guard() -> None:
 
 
 def ensure_server() -> None:
-    """Start moto's S3 server over TLS unless it runs; it then outlives this process and every stack."""
+    """Start moto's S3 server and its TLS front unless they run; they outlive this process and every stack."""
     require_root()
     _guard()
-    if _running_pid() is not None and _answers():
-        return
-    _, cert, key = ensure_certificates()
-    log = open(_dir() / "server.log", "ab")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "--host", "0.0.0.0", "--port", str(PORT),
-         "--ssl-cert", str(cert), "--ssl-key", str(key)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        # Path-style addressing only: the host name is the server's, never a bucket's.
-        env={**os.environ, "S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true"},
-    )
-    _pid_file().parent.mkdir(parents=True, exist_ok=True)
-    _pid_file().write_text(f"{proc.pid}\n")
-    deadline = time.monotonic() + START_SECONDS
-    while not _answers():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise SpacesError(f"the S3 server did not start; see {_dir() / 'server.log'}")
-        time.sleep(0.2)
+    ensure_certificates()
+    if _running_pid(_pid_file(), b"moto") is None or not _answers(BACKEND_PORT):
+        log = open(_dir() / "server.log", "ab")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "--host", "127.0.0.1", "--port", str(BACKEND_PORT)],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            # Path-style addressing only: the host name is the server's, never a bucket's.
+            env={**os.environ, "S3_IGNORE_SUBDOMAIN_BUCKETNAME": "true"},
+        )
+        _pid_file().parent.mkdir(parents=True, exist_ok=True)
+        _pid_file().write_text(f"{proc.pid}\n")
+        _wait(BACKEND_PORT, "moto's S3 server", proc)
+    if _running_pid(_nginx_pid_file(), b"nginx") is None or not _answers(PORT):
+        _, cert, key = ensure_certificates()
+        front = _dir() / "front"
+        for sub in ("client-body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (front / sub).mkdir(parents=True, exist_ok=True)
+        conf = front / "nginx.conf"
+        conf.write_text(templates.render(
+            NGINX_TEMPLATE, pid=_nginx_pid_file(), directory=front, port=PORT, backend=BACKEND_PORT,
+            certificate=cert, key=key,
+        ))
+        run(["nginx", "-p", str(front), "-c", str(conf), "-e", str(front / "error.log")])
+        _wait(PORT, "the S3 server's TLS front")
 
 
 def stop_server() -> None:
-    """Stop the server: every bucket in it goes too."""
-    pid = _running_pid()
-    if pid is not None:
-        os.kill(pid, signal.SIGTERM)
-    _pid_file().unlink(missing_ok=True)
+    """Stop the server and its front: every bucket in it goes too."""
+    for pid_file, marker in ((_nginx_pid_file(), b"nginx"), (_pid_file(), b"moto")):
+        pid = _running_pid(pid_file, marker)
+        if pid is not None:
+            os.kill(pid, signal.SIGTERM)
+        pid_file.unlink(missing_ok=True)
 
 
 def client() -> Any:

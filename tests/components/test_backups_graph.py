@@ -78,7 +78,7 @@ def test_the_spaces_secret_travels_only_on_stdin_to_the_db_and_app_nodes(stack_r
         assert "stdin" in step.secret_inputs and "stdout" in step.additional_secret_outputs, name
         assert secret in reveal(step.inputs["stdin"]), name
     db_host = reveal(result.one(COMMAND, "db-setup").inputs["connection"])["host"]
-    assert reveal(step.inputs["connection"])["host"] == db_host
+    assert reveal(result.one(COMMAND, "db-backup").inputs["connection"])["host"] == db_host
     assert secret not in json.dumps(result.outputs, default=str)
 
 
