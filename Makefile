@@ -26,7 +26,7 @@ PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := cloud-init nginx-light shellcheck systemd memcached postgresql-15 \
 	python3-venv curl util-linux tar gzip git graphviz fonts-dejavu-core \
 	systemd-container debootstrap dpkg-dev iproute2 nftables haproxy openssh-client \
-	wrk slowhttptest pgbouncer
+	wrk slowhttptest pgbouncer pgbackrest
 
 .PHONY: plan diagrams diff local local-down manage test system-deps mutants mutation bench cycles
 

@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pulumi
 
-from model import python
+from model import naming, python
 from model.config import NAMESPACE, ConfigError, SiteConfig
-from render.app_env import render_app_env
+from model.sizes import SPACES_REGIONS
+from render.app_env import MediaStore, render_app_env
 from render.release import pack
 
 CHECK_ADDRESS = "203.0.113.10"
@@ -112,8 +113,13 @@ def check_settings(source: Path, site: SiteConfig) -> None:
     venv = _project_venv(source / app.requirements)
     if venv is None:
         return
+    region = SPACES_REGIONS[site.region]
+    media = MediaStore(
+        naming.bucket_name(site.stack), f"{region}.digitaloceanspaces.com", region,
+        secrets.token_hex(10), secrets.token_urlsafe(30),
+    )
     contract = render_app_env(
-        app, "127.0.0.1", [], [CHECK_ADDRESS], site.domain, secrets.token_urlsafe(24), secrets.token_urlsafe(60),
+        app, "127.0.0.1", [], [CHECK_ADDRESS], site.domain, secrets.token_urlsafe(24), secrets.token_urlsafe(60), media,
     )
     env = dict(line.split("=", 1) for line in contract.splitlines() if line and not line.startswith("#"))
     env.update(PATH=os.environ.get("PATH", "/usr/bin:/bin"), HOME=str(cache_root()), LANG="C.UTF-8", PYTHONPATH=str(source))

@@ -7,7 +7,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_digitalocean as do
 
+from components.alerts import Alerts, AlertsArgs
 from components.app_tier import AppTier, AppTierArgs
+from components.backups import Backups, BackupsArgs
 from components.cache_node import CacheNode, CacheNodeArgs
 from components.db_node import DbNode, DbNodeArgs
 from components.dns import declare_a_records
@@ -17,6 +19,7 @@ from components.network import Network, NetworkArgs
 from components.node_group import NodeGroup, NodeGroupArgs, NodeHandle
 from components.release import Releases, ReleasesArgs
 from components.site_ready import SiteReadyArgs, site_ready
+from components.spaces import Spaces, SpacesArgs
 from components.stack_config import Secrets
 from components.web_tier import WebTier, WebTierArgs
 from model import naming
@@ -24,7 +27,7 @@ from model.project import ROOT
 from model.roles import ROLES, Role
 from model.sizing import ConnectionPlan, pg_max_connections, plan_connections, tune
 from model.topology import Target, Topology
-from render.app_env import render_app_env
+from render.app_env import MediaStore, render_app_env
 from render.release import build_release
 from render.userdata import render_user_data
 
@@ -65,6 +68,7 @@ class Site(pulumi.ComponentResource):
     private_ips: pulumi.Output[dict[str, list[str]]]
     manage_host: pulumi.Output[str]
     """The first app node's public address: where an admin runs management commands (it migrates, too)."""
+    bucket: pulumi.Output[str]
 
     def __init__(self, name: str, args: SiteArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:site:Site", name, None, opts)
@@ -118,6 +122,12 @@ class Site(pulumi.ComponentResource):
             db, topology.volume_name, cfg.db_volume_gb, cfg.region, secrets.db_password, connections,
             topology.bind(topology.db_node.group, Role.DB),
         ), child)
+        self.spaces = Spaces("spaces", SpacesArgs(
+            cfg.stack, topology.bucket_name, topology.spaces_region, cfg.backups.restore_from,
+        ), child)
+        self.backups = Backups("backups", BackupsArgs(
+            db, cfg.backups, self.spaces, topology.spaces_region, self.db.setup,
+        ), child)
         self.cache = CacheNode("cache", CacheNodeArgs(carrying(Role.CACHE)), child)
         env_file = pulumi.Output.all(
             db_host=db.address(Role.DB),
@@ -125,8 +135,13 @@ class Site(pulumi.ComponentResource):
             public=pulumi.Output.all(*public_ips),
             db_password=secrets.db_password,
             secret_key=secrets.secret_key,
+            bucket=self.spaces.bucket.name,
+            endpoint=self.spaces.bucket.endpoint,
+            access_key=self.spaces.key.access_key,
+            spaces_secret=self.spaces.key.secret_key,
         ).apply(lambda v: render_app_env(
             cfg.app, v["db_host"], v["cache_hosts"], v["public"], cfg.domain, v["db_password"], v["secret_key"],
+            MediaStore(v["bucket"], v["endpoint"], topology.spaces_region, v["access_key"], v["spaces_secret"]),
             pooled=connections.pooled,
         ))
         release = build_release(ROOT / cfg.app.source, RELEASE_DIR)
@@ -170,11 +185,17 @@ class Site(pulumi.ComponentResource):
             upstreams=self.web.upstreams,
             after=[*self.web.steps, *records, *([self.load_balancer.lb] if self.load_balancer else [])],
         ), self)
+        if cfg.alerts:
+            Alerts("alerts", AlertsArgs(
+                cfg.stack, cfg.alerts, {role: tag_names[topology.role_tag(role)] for role in ROLES}, self.url,
+            ), child)
         self.private_ips = pulumi.Output.all(**{g: grp.private_ips for g, grp in self.groups.items()})
         self.manage_host = carrying(Role.APP)[0].droplet.ipv4_address
         self._project(cfg.stack, nodes, child)
+        self.bucket = self.spaces.bucket.name
         self.register_outputs({
             "url": self.url, "publicIp": self.public_ip, "privateIps": self.private_ips, "manageHost": self.manage_host,
+            "bucket": self.bucket,
         })
 
     def _project(self, stack: str, nodes: dict[str, NodeHandle], child: pulumi.ResourceOptions) -> None:

@@ -24,7 +24,7 @@ from typing import Any
 
 from pulumi.runtime import MockCallArgs, MockResourceArgs, Mocks
 
-from localcloud import balancer, certificate, firewall, limits, ssh, volume
+from localcloud import balancer, certificate, firewall, limits, spaces, ssh, volume
 from localcloud.image import Image
 from localcloud.machine import MachineSpec, MachineState, is_running, load_state, start, teardown
 from localcloud.network import INTERNET_NETNS, Network, create_network, teardown_network, veth_name
@@ -49,10 +49,15 @@ from sim.resources import (
     FIREWALL,
     LOAD_BALANCER,
     LOCAL_COMMAND,
+    MONITOR_ALERT,
     PROJECT,
     PROJECT_RESOURCES,
+    SPACES_BUCKET,
+    SPACES_KEY,
     SSH_KEY,
     TAG,
+    UPTIME_ALERT,
+    UPTIME_CHECK,
     VOLUME,
     VOLUME_ATTACHMENT,
     VPC,
@@ -63,13 +68,17 @@ from sim.resources import (
     load_balancer_outputs,
     numeric_id,
     outputs_from_inputs,
+    spaces_bucket_outputs,
     volume_outputs,
     vpc_outputs,
 )
 
 LOCAL_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 """The deployer's PATH for a local Command, whatever the host's own is."""
-RECORDED_ONLY = (SSH_KEY, TAG, CERTIFICATE, PROJECT, PROJECT_RESOURCES)
+RECORDED_ONLY = (
+    SSH_KEY, TAG, CERTIFICATE, PROJECT, PROJECT_RESOURCES, SPACES_KEY, MONITOR_ALERT, UPTIME_CHECK, UPTIME_ALERT,
+)
+"""Spaces keys are recorded only: the local S3 server takes any key, so a key's grants are not enforced here."""
 COMMAND_RUN_INPUTS = ("create", "update", "stdin", "environment")
 """A change of any other Command input (logging, delete...) is recorded without running anything."""
 
@@ -208,10 +217,12 @@ class DropletStandIn(StandIn):
             local = {"machine": machine_name, "address": str(address), "tags": tags, "size": inputs.get("size")}
             # Claim the address before booting, so a droplet registered meanwhile gets another one.
             cloud.state.put(Record(DROPLET, args.name, rid, {}, {}, local))
+        gateway = str(network.gateway.ip)
         spec = MachineSpec(
             machine_name, network, address, str(inputs["userData"]).encode(), cloud.image,
             wheelhouse=cloud.wheelhouse, hostname=str(inputs["name"]),
             limits=limits.for_size(str(inputs["size"]), cloud.scale),
+            prepare=lambda root: spaces.trust(root, gateway),
         )
         start(spec)
         with cloud.lock:
@@ -236,6 +247,25 @@ class VolumeStandIn(StandIn):
         path = volume.ensure_volume(self.cloud.stack, str(args.inputs["name"]))
         rid = previous.id if previous is not None else self.fresh_id(args)
         return Outcome(rid, volume_outputs(rid), {"path": str(path)})
+
+
+class SpacesBucketStandIn(StandIn):
+    """A bucket lives in the host's S3 server; like a bucket retained on delete, it stays when its stack goes."""
+
+    protection = "retained: the bucket and its backups are kept"
+
+    def create(self, args: MockResourceArgs, decision: Decision, previous: Record | None) -> Outcome:
+        if decision.action == Action.REPLACED:
+            raise LocalCloudError(
+                f"bucket {args.inputs.get('name')} is protected and {', '.join(decision.changed)} would replace it"
+            )
+        name = str(args.inputs["name"])
+        spaces.ensure_server()
+        adopted = spaces.ensure_bucket(name)
+        rid = previous.id if previous is not None else name
+        note = "the retained bucket taken back, as `pulumi import` would" if adopted and previous is None else ""
+        outputs = spaces_bucket_outputs(name, str(args.inputs.get("region") or "nyc3"), spaces.ENDPOINT)
+        return Outcome(rid, outputs, {"bucket": name}, note)
 
 
 class VolumeAttachmentStandIn(StandIn):
@@ -437,6 +467,7 @@ class LocalCloud(Mocks):
             VPC: VpcStandIn(self),
             DROPLET: DropletStandIn(self),
             VOLUME: VolumeStandIn(self),
+            SPACES_BUCKET: SpacesBucketStandIn(self),
             VOLUME_ATTACHMENT: VolumeAttachmentStandIn(self),
             LOAD_BALANCER: LoadBalancerStandIn(self),
             FIREWALL: FirewallStandIn(self),

@@ -76,6 +76,7 @@ REPO_PACKAGES: tuple[str, ...] = (
     "systemd-timesyncd",
     "curl",
     "rsync",
+    "pgbackrest",
 )
 MASKED_UNITS: tuple[str, ...] = ("console-getty.service", "systemd-firstboot.service")
 WHEEL_BOOTSTRAP: tuple[str, ...] = ("pip", "setuptools", "wheel")

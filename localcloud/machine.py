@@ -15,7 +15,7 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from hashlib import sha256
 from ipaddress import IPv4Interface
@@ -76,6 +76,8 @@ class MachineSpec:
     """The name the machine calls itself (a droplet's name); `name` when empty, which must be unique on the host."""
     limits: limits.Limits | None = None
     """The droplet's size as a CPU quota and a memory limit; None runs it unbounded."""
+    prepare: Callable[[Path], None] | None = None
+    """Changes to the machine's root before it boots: what the host's stand-ins need it to trust or find."""
 
     @property
     def instance_id(self) -> str:
@@ -164,6 +166,8 @@ def start(spec: MachineSpec) -> MachineState:
         ]
     )
     _write_seed(root, spec)
+    if spec.prepare is not None:
+        spec.prepare(root)
     _share_propagation(spec.name)
     statedir = machine_state_dir(spec.name)
     statedir.mkdir(parents=True, exist_ok=True)

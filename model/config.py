@@ -44,9 +44,11 @@ SMOKE_PATHS_MAX = 20
 _SMOKE_PATH = re.compile(r"/[!-~]{0,199}")
 KEYS: tuple[str, ...] = (
     "layout", "tiers", "nodes", "region", "image", "vpcCidr", "adminCidrs", "adminCidrsWide",
-    "sshPublicKeys", "domain", "loadBalancer", "app",
+    "sshPublicKeys", "domain", "loadBalancer", "app", "backups", "alerts",
 ) + SECRETS
-STRUCTURED_KEYS = frozenset({"tiers", "nodes", "adminCidrs", "adminCidrsWide", "sshPublicKeys", "loadBalancer", "app"})
+STRUCTURED_KEYS = frozenset({
+    "tiers", "nodes", "adminCidrs", "adminCidrsWide", "sshPublicKeys", "loadBalancer", "app", "backups", "alerts",
+})
 ADMIN_MIN_PREFIX = {4: 16, 6: 48}
 """The widest admin network allowed without adminCidrsWide: a site's, not a slice of the internet."""
 
@@ -68,6 +70,20 @@ VPC_RESERVED_ADDRESSES = 3
 VPC_RESOURCE_LIMIT = 10_000
 """DigitalOcean's limit on what one VPC holds, whatever its size."""
 _VOLUME_GB = (1, 16384)
+BACKUP_SCHEDULES: dict[str, str] = {
+    "hourly": "*-*-* *:15:00 UTC",
+    "daily": "*-*-* 01:15:00 UTC",
+    "weekly": "Sun *-*-* 01:15:00 UTC",
+}
+"""A full base backup's systemd calendar; 01:15 stays clear of the nodes' reboot slots from 02:00."""
+BACKUP_DEFAULTS: dict[str, object] = {"schedule": "daily", "retentionFull": 7}
+RETENTION_FULL = (1, 9999999)
+"""pgBackRest's bounds on repo-retention-full."""
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+"""A Spaces bucket's name: 3 to 63 lowercase letters, digits and `-`, a letter or digit at each end."""
+_EMAIL = re.compile(r"[^@\s,]+@[a-z0-9-]+(\.[a-z0-9-]+)+", re.IGNORECASE)
+_SLACK_CHANNEL = re.compile(r"#[a-z0-9][a-z0-9._-]{0,79}")
+_SLACK_WEBHOOK = re.compile(r"https://hooks\.slack\.com/services/[A-Za-z0-9/_-]+")
 
 
 class ConfigError(ValueError):
@@ -142,6 +158,32 @@ class AppSpec:
 
 
 @dataclass(frozen=True)
+class BackupSpec:
+    """Base backups on a schedule, WAL archived between them, into the stack's bucket."""
+
+    schedule: str
+    """The schedule's name as the stack file gives it."""
+    retention_full: int
+    """How many full backups pgBackRest keeps, with the WAL to replay from each."""
+    restore_from: tuple[str, ...] = ()
+    """Other stacks' buckets this stack's key may read, to restore from."""
+
+    @property
+    def on_calendar(self) -> str:
+        return BACKUP_SCHEDULES[self.schedule]
+
+
+@dataclass(frozen=True)
+class AlertSpec:
+    """Where alerts go: e-mail addresses, a Slack channel through its webhook, or both."""
+
+    emails: tuple[str, ...]
+    slack_channel: str | None
+    slack_url: str | None
+    """A webhook URL is a credential: the components carry it as a secret."""
+
+
+@dataclass(frozen=True)
 class SiteConfig:
     stack: str
     layout: str
@@ -155,6 +197,9 @@ class SiteConfig:
     domain: str | None
     load_balancer: bool
     app: AppSpec
+    backups: BackupSpec = BackupSpec(str(BACKUP_DEFAULTS["schedule"]), int(BACKUP_DEFAULTS["retentionFull"]))
+    alerts: AlertSpec | None = None
+    """None: no alert and no uptime check, when the stack file has no `alerts`."""
 
     def groups_with(self, role: Role) -> tuple[GroupSpec, ...]:
         return tuple(g for g in self.groups if role in g.roles)
@@ -217,6 +262,8 @@ def parse_config(raw: Mapping[str, object], stack: str, deploy_key: str | None =
         domain=domain,
         load_balancer=load_balancer,
         app=_app(raw),
+        backups=_backups(raw),
+        alerts=_alerts(raw),
     )
 
 
@@ -466,3 +513,51 @@ def _app(raw: Mapping[str, object]) -> AppSpec:
         if not isinstance(path, str) or not _SMOKE_PATH.fullmatch(path):
             raise ConfigError(f"app.smokePaths[{i}]", path, allowed)
     return AppSpec(**merged, smoke_paths=tuple(dict.fromkeys(smoke)))
+
+
+def _backups(raw: Mapping[str, object]) -> BackupSpec:
+    given = _mapping(raw.get("backups", {}), "backups", (*BACKUP_DEFAULTS, "restoreFrom"))
+    merged = {**BACKUP_DEFAULTS, **given}
+    schedule = merged["schedule"]
+    if schedule not in BACKUP_SCHEDULES:
+        raise ConfigError("backups.schedule", schedule, f"one of {', '.join(BACKUP_SCHEDULES)}")
+    retention = merged["retentionFull"]
+    lo, hi = RETENTION_FULL
+    if isinstance(retention, bool) or not isinstance(retention, int) or not lo <= retention <= hi:
+        raise ConfigError("backups.retentionFull", retention, f"a whole number of full backups to keep, from {lo} to {hi}")
+    sources = merged.get("restoreFrom", [])
+    if not isinstance(sources, list):
+        raise ConfigError("backups.restoreFrom", sources, "a list of Spaces bucket names")
+    for i, bucket in enumerate(sources):
+        if not isinstance(bucket, str) or not BUCKET_NAME.fullmatch(bucket):
+            raise ConfigError(
+                f"backups.restoreFrom[{i}]", bucket,
+                "a Spaces bucket name: 3 to 63 lowercase letters, digits and '-', a letter or digit at each end",
+            )
+    return BackupSpec(str(schedule), retention, tuple(dict.fromkeys(sources)))
+
+
+def _alerts(raw: Mapping[str, object]) -> AlertSpec | None:
+    if "alerts" not in raw:
+        return None
+    given = _mapping(raw["alerts"], "alerts", ("emails", "slack"))
+    emails = given.get("emails", [])
+    if not isinstance(emails, list):
+        raise ConfigError("alerts.emails", emails, "a list of e-mail addresses")
+    for i, email in enumerate(emails):
+        if not isinstance(email, str) or not _EMAIL.fullmatch(email):
+            raise ConfigError(f"alerts.emails[{i}]", email, "an e-mail address such as ops@example.com")
+    channel = url = None
+    if "slack" in given:
+        slack = _mapping(given["slack"], "alerts.slack", ("channel", "url"))
+        channel, url = slack.get("channel"), slack.get("url")
+        if not isinstance(channel, str) or not _SLACK_CHANNEL.fullmatch(channel):
+            raise ConfigError("alerts.slack.channel", channel, "a Slack channel such as #ops")
+        if not isinstance(url, str) or not _SLACK_WEBHOOK.fullmatch(url):
+            raise ConfigError(
+                "alerts.slack.url", "<not shown>" if isinstance(url, str) else url,
+                "a Slack incoming webhook URL, https://hooks.slack.com/services/...",
+            )
+    if not emails and channel is None:
+        raise ConfigError("alerts", dict(given), "at least one of emails (a non-empty list) and slack; leave alerts out for none")
+    return AlertSpec(tuple(emails), channel, url)

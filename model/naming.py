@@ -19,11 +19,14 @@ VOLUME_PREFIX = "pgdata"
 VOLUME_NAME_MAX = 64
 """DigitalOcean's limit on a volume's name, the tightest of the names built from the stack's."""
 STACK_PART_MAX = VOLUME_NAME_MAX - len(VOLUME_PREFIX) - 1
+BUCKET_NAME_MAX = 63
+BUCKET_SUFFIX = "data"
+"""The bucket holds the database's backups and the site's media, under two prefixes."""
 VOLUME_MOUNT = paths.PG_MOUNT
 """Where the data volume is mounted on the node carrying db."""
 
 
-def _safe(stack: str) -> str:
+def _safe(stack: str, room: int = STACK_PART_MAX) -> str:
     """The stack's name as every DigitalOcean name can hold it: lowercase letters, digits and `-`, short enough.
 
     Pulumi allows `_`, `.` and upper case, and 100 characters; a volume's name
@@ -31,10 +34,10 @@ def _safe(stack: str) -> str:
     a digest of the original, so `prod_eu` and `prod-eu`, or two long names
     that differ only at the end, stay apart in one account.
     """
-    if re.fullmatch(r"[a-z0-9-]+", stack) and len(stack) <= STACK_PART_MAX:
+    if re.fullmatch(r"[a-z0-9-]+", stack) and len(stack) <= room:
         return stack
     digest = hashlib.sha256(stack.encode()).hexdigest()[:8]
-    safe = re.sub(r"[^a-z0-9-]", "-", stack.lower())[: STACK_PART_MAX - len(digest) - 1]
+    safe = re.sub(r"[^a-z0-9-]", "-", stack.lower())[: room - len(digest) - 1]
     return f"{safe}-{digest}"
 
 
@@ -75,6 +78,20 @@ def parse_node_name(name: str) -> tuple[str, int]:
 
 def volume_name(stack: str) -> str:
     return f"{VOLUME_PREFIX}-{_safe(stack)}"
+
+
+def bucket_name(stack: str) -> str:
+    """The stack's Spaces bucket: 3 to 63 lowercase letters, digits and `-`, a letter or digit at each end."""
+    room = BUCKET_NAME_MAX - len(TAG_PREFIX) - len(BUCKET_SUFFIX) - 2
+    return f"{TAG_PREFIX}-{_safe(stack, room)}-{BUCKET_SUFFIX}"
+
+
+def spaces_key_name(stack: str) -> str:
+    return f"{stack_tag(stack)}-spaces"
+
+
+def uptime_check_name(stack: str) -> str:
+    return f"{stack_tag(stack)}-site"
 
 
 def vpc_name(stack: str) -> str:

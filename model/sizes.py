@@ -43,5 +43,13 @@ REGIONS: tuple[str, ...] = (
 )
 """Regions that take new droplets (nyc2, ams2 and sfo1 no longer do)."""
 
+SPACES_REGIONS: dict[str, str] = {
+    **{r: r for r in ("ams3", "atl1", "blr1", "fra1", "lon1", "nyc3", "sfo2", "sfo3", "sgp1", "syd1", "tor1")},
+    "nyc1": "nyc3",
+}
+"""The Spaces region a stack's bucket goes to: its own, or the nearest where a region has no Spaces."""
+
 VOLUME_USD_PER_GB_MONTH = 0.10
+SPACES_USD_MONTH = 5.0
+"""A Spaces subscription: 250 GiB stored and 1 TiB out a month; every stack has its bucket."""
 LOAD_BALANCER_USD_MONTH = 12.0

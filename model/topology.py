@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from model import naming
 from model.config import GroupSpec, SiteConfig
 from model.roles import CONSUMER, PORTS, Bind, Role
-from model.sizes import LOAD_BALANCER_USD_MONTH, SIZES, VOLUME_USD_PER_GB_MONTH
+from model.sizes import LOAD_BALANCER_USD_MONTH, SIZES, SPACES_REGIONS, SPACES_USD_MONTH, VOLUME_USD_PER_GB_MONTH
 
 INTERNET = ("0.0.0.0/0", "::/0")
 HTTPS_PORT = 443
@@ -155,11 +155,19 @@ class Topology:
     def volume_name(self) -> str:
         return naming.volume_name(self.config.stack)
 
+    @property
+    def bucket_name(self) -> str:
+        return naming.bucket_name(self.config.stack)
+
+    @property
+    def spaces_region(self) -> str:
+        return SPACES_REGIONS[self.config.region]
+
     def monthly_cost(self) -> float:
         droplets = sum(SIZES[n.size].usd_month for n in self.nodes)
         volume = self.config.db_volume_gb * VOLUME_USD_PER_GB_MONTH
         lb = LOAD_BALANCER_USD_MONTH if self.config.load_balancer else 0.0
-        return round(droplets + volume + lb, 2)
+        return round(droplets + volume + lb + SPACES_USD_MONTH, 2)
 
 
 def _bind(config: SiteConfig, group: GroupSpec, role: Role) -> Bind:

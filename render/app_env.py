@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from urllib.parse import quote
 
 from model import paths
@@ -11,6 +12,22 @@ from model.roles import MEMCACHED_PORT, PGBOUNCER_PORT, POSTGRES_PORT
 from render.templates import render
 
 TEMPLATE = "steps/app.env.j2"
+
+
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
+"""The node's own trust store (Debian's), for boto3 to check Spaces' certificate with instead of certifi's copy."""
+
+
+@dataclass(frozen=True)
+class MediaStore:
+    """Where the app keeps uploads: a prefix of the stack's Spaces bucket, and the key that reaches it."""
+
+    bucket: str
+    endpoint: str
+    """`host` or `host:port`, as the bucket gives it."""
+    region: str
+    access_key: str
+    secret_key: str
 
 
 DB_SSLMODE = "require"
@@ -38,6 +55,7 @@ def render_app_env(
     domain: str | None,
     db_password: str,
     secret_key: str,
+    media: MediaStore,
     pooled: bool = False,
 ) -> str:
     """The file's text; it holds secrets, so it only ever travels on a step's stdin."""
@@ -53,5 +71,7 @@ def render_app_env(
         csrf_trusted_origins=f"https://{domain}" if domain else "",
         site_https="true" if domain else "false",
         static_root=paths.CURRENT_STATIC,
-        media_root=paths.MEDIA_ROOT,
+        media=media,
+        media_prefix=paths.MEDIA_PREFIX,
+        ca_bundle=SYSTEM_CA_BUNDLE,
     )

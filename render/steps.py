@@ -22,6 +22,8 @@ STEPS: tuple[str, ...] = (
     "wait-ready.sh",
     "db-setup.sh",
     "db-pool.sh",
+    "db-backup.sh",
+    "db-restore.sh",
     "app-release.sh",
     "app-env.sh",
     "migrate.sh",

@@ -34,6 +34,22 @@ _NAME_RULES: dict[str, tuple[re.Pattern[str], str]] = {
 }
 
 
+BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9-]{1,61}[a-z0-9]")
+"""Spaces: 3 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit."""
+MONITOR_ALERT_TYPES = frozenset({
+    "v1/insights/droplet/load_1", "v1/insights/droplet/load_5", "v1/insights/droplet/load_15",
+    "v1/insights/droplet/memory_utilization_percent", "v1/insights/droplet/disk_utilization_percent",
+    "v1/insights/droplet/cpu", "v1/insights/droplet/disk_read", "v1/insights/droplet/disk_write",
+    "v1/insights/droplet/public_outbound_bandwidth", "v1/insights/droplet/public_inbound_bandwidth",
+    "v1/insights/droplet/private_outbound_bandwidth", "v1/insights/droplet/private_inbound_bandwidth",
+})
+MONITOR_WINDOWS = ("5m", "10m", "30m", "1h")
+UPTIME_CHECK_TYPES = ("ping", "http", "https")
+UPTIME_REGIONS = frozenset({"us_east", "us_west", "eu_west", "se_asia"})
+UPTIME_ALERT_TYPES = ("latency", "down", "down_global", "ssl_expiry")
+UPTIME_PERIODS = ("2m", "3m", "5m", "10m", "15m", "30m", "1h")
+
+
 class ApiRefusal(Exception):
     """What DigitalOcean answers instead of creating: the status, its error id and its message."""
 
@@ -98,12 +114,15 @@ class Account:
         path.write_text(body + "\n")
 
     def forget(self, stack: str) -> None:
-        """A stack was destroyed: what it made is gone from the account (tags stay, as DigitalOcean keeps them).
+        """A stack was destroyed: what it made is gone from the account.
 
-        Keys registered by hand belong to no stack, so no stack's end takes them away.
+        Tags stay, as DigitalOcean keeps them, and so does the Spaces bucket,
+        which the program retains on delete with the backups in it. Keys
+        registered by hand belong to no stack, so no stack's end takes them away.
         """
+        kept = (r.TAG, r.SPACES_BUCKET)
         with self.lock:
-            self.holdings = [h for h in self.holdings if not h.stack or h.stack != stack or h.token == r.TAG]
+            self.holdings = [h for h in self.holdings if not h.stack or h.stack != stack or h.token in kept]
 
     # -- what a run sees -------------------------------------------------------
 
@@ -132,6 +151,51 @@ class Account:
                 raise _unprocessable(token, name, "SSH Key is already in use on your account")
         elif token == r.VPC:
             self._judge_vpc(stack, name, inputs)
+        elif token == r.SPACES_BUCKET:
+            self._judge_bucket(stack, name, inputs)
+        elif token == r.MONITOR_ALERT:
+            self._judge_monitor_alert(name, inputs)
+        elif token in (r.UPTIME_CHECK, r.UPTIME_ALERT):
+            self._judge_uptime(token, name, inputs)
+
+    def _judge_bucket(self, stack: str, name: str, inputs: Mapping[str, Any]) -> None:
+        """Spaces answers in S3's words; a bucket's name is unique across every account, ours included."""
+        bucket = str(inputs.get("name"))
+        if not BUCKET_NAME.fullmatch(bucket):
+            raise ApiRefusal(r.SPACES_BUCKET, name, 400, "InvalidBucketName", f"The specified bucket is not valid: {bucket!r}")
+        if any(h.facts.get("bucket") == bucket for h in self._others(stack, r.SPACES_BUCKET, name)):
+            raise ApiRefusal(
+                r.SPACES_BUCKET, name, 409, "BucketAlreadyExists",
+                "The requested bucket name is not available. The bucket namespace is shared by all users of the system. "
+                "Please select a different name and try again.",
+            )
+
+    def _judge_monitor_alert(self, name: str, inputs: Mapping[str, Any]) -> None:
+        if inputs.get("type") not in MONITOR_ALERT_TYPES:
+            raise _unprocessable(r.MONITOR_ALERT, name, f"type {inputs.get('type')!r} is not a valid alert type")
+        if inputs.get("compare") not in ("GreaterThan", "LessThan"):
+            raise _unprocessable(r.MONITOR_ALERT, name, "compare must be one of GreaterThan, LessThan")
+        if inputs.get("window") not in MONITOR_WINDOWS:
+            raise _unprocessable(r.MONITOR_ALERT, name, f"window must be one of {', '.join(MONITOR_WINDOWS)}")
+        alerts = inputs.get("alerts") or {}
+        if not (alerts.get("emails") or alerts.get("slacks")):
+            raise _unprocessable(r.MONITOR_ALERT, name, "alerts must name at least one email or slack channel")
+
+    def _judge_uptime(self, token: str, name: str, inputs: Mapping[str, Any]) -> None:
+        if token == r.UPTIME_CHECK:
+            if inputs.get("type", "https") not in UPTIME_CHECK_TYPES:
+                raise _unprocessable(token, name, f"type must be one of {', '.join(UPTIME_CHECK_TYPES)}")
+            bad = set(inputs.get("regions") or []) - UPTIME_REGIONS
+            if bad:
+                raise _unprocessable(token, name, f"regions must be among {', '.join(sorted(UPTIME_REGIONS))}")
+            return
+        if inputs.get("type") not in UPTIME_ALERT_TYPES:
+            raise _unprocessable(token, name, f"type must be one of {', '.join(UPTIME_ALERT_TYPES)}")
+        if "period" in inputs and inputs["period"] not in UPTIME_PERIODS:
+            raise _unprocessable(token, name, f"period must be one of {', '.join(UPTIME_PERIODS)}")
+        notifications = inputs.get("notifications") or []
+        if not any(n.get("emails") or n.get("slacks") for n in notifications):
+            raise _unprocessable(token, name, "notifications must name at least one email or slack channel")
 
     def _judge_name(self, token: str, name: str, inputs: Mapping[str, Any]) -> None:
         rule = _NAME_RULES.get(token)
@@ -164,6 +228,8 @@ class Account:
             facts["fingerprint"] = r.fingerprint(str(inputs["publicKey"]))
         elif token == r.VPC:
             facts.update(range=str(inputs["ipRange"]), vpc=str(inputs.get("name")))
+        elif token == r.SPACES_BUCKET:
+            facts["bucket"] = str(inputs["name"])
         else:
             return
         with self.lock:

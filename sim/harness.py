@@ -43,6 +43,8 @@ class Registration:
     inputs: dict[str, Any]
     outputs: dict[str, Any]
     protect: bool
+    retain_on_delete: bool
+    """Left in the cloud when the engine deletes it: the bucket with the backups in it."""
     dependencies: tuple[str, ...]
     ignore_changes: tuple[str, ...]
     replace_on_changes: tuple[str, ...]
@@ -151,6 +153,7 @@ class RecordingMonitor(mocks.MockMonitor):
                 inputs=recorded(given),
                 outputs=dict(state),
                 protect=request.protect,
+                retain_on_delete=request.retainOnDelete,
                 dependencies=tuple(sorted(request.dependencies)),
                 ignore_changes=tuple(request.ignoreChanges),
                 replace_on_changes=tuple(request.replaceOnChanges),

@@ -17,14 +17,15 @@ import warnings
 from collections import defaultdict
 from pathlib import Path
 
-from model import naming
+from model import naming, paths
 from model.config import SECRETS, ConfigError
 from model.project import stack_config
+from model.sizes import SPACES_USD_MONTH
 from sim import diagram
 from sim.account import Account, ApiRefusal
 from sim.harness import Run, run_program
 from sim.keys import new_deploy_key
-from sim.resources import DROPLET, FIREWALL, LOAD_BALANCER
+from sim.resources import DROPLET, FIREWALL, LOAD_BALANCER, MONITOR_ALERT, SPACES_BUCKET, UPTIME_CHECK
 from sim.table import table
 
 
@@ -64,9 +65,25 @@ def describe(run: Run, stack: str) -> str:
                    + ("; HTTP redirects to HTTPS" if lb.get("redirectHttpToHttps") else ""))
     else:
         out.append("Load balancer: none (the web node is the public entry)")
+    out.append(_storage(run))
+    alerts = run.of_type(MONITOR_ALERT)
+    checks = run.of_type(UPTIME_CHECK)
+    out.append(
+        f"Alerts: {len(alerts)} (cpu, memory, disk per role); uptime check on {checks[0].inputs['target']}" if checks
+        else "Alerts: none (no alerts key)"
+    )
     out += ["", f"Site URL (example addresses): {run.outputs['siteUrl']}",
-            f"Estimated monthly cost: ${run.outputs['monthlyCostUsd']:.2f} (DigitalOcean list prices)"]
+            f"Estimated monthly cost: ${run.outputs['monthlyCostUsd']:.2f} (DigitalOcean list prices, "
+            f"Spaces ${SPACES_USD_MONTH:.2f} included)"]
     return "\n".join(out)
+
+
+def _storage(run: Run) -> str:
+    bucket = run.of_type(SPACES_BUCKET)[0].inputs
+    return (
+        f"Spaces: bucket {bucket['name']} in {bucket['region']} (backups under {paths.PGBACKREST_REPO_PATH}/, "
+        f"media under {paths.MEDIA_PREFIX}/), ${SPACES_USD_MONTH:.2f}/month for 250 GiB stored and 1 TiB out"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -63,5 +63,8 @@ def snapshot(run: Run) -> dict[str, Any]:
         for option in OPTIONS:
             value = getattr(r, option)
             entry[option] = list(value) if isinstance(value, tuple) else value
+        if r.retain_on_delete:
+            # Kept only where set, so the graphs of everything else read as they did before it was recorded.
+            entry["retain_on_delete"] = True
         graph[r.urn] = entry
     return graph

@@ -1,4 +1,5 @@
-"""One row in Postgres that every app node increments: proof they share a database."""
+"""One row in Postgres that every app node increments: proof they share a database; and uploads, kept in
+the media storage every app node shares."""
 
 from django.db import models
 
@@ -22,3 +23,11 @@ class Sale(models.Model):
 
     def __str__(self) -> str:
         return f"{self.day} {self.region} {self.product} x{self.quantity}"
+
+
+class Upload(models.Model):
+    file = models.FileField(upload_to="uploads/")
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.file.name

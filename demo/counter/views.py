@@ -1,13 +1,15 @@
-"""The demo pages: a shared counter with a fragment cached in memcached, and a sales report real sites would cache."""
+"""The demo pages: a shared counter with a fragment cached in memcached, a sales report real sites would cache, and uploads kept in the media storage."""
 
 import hashlib
+import mimetypes
 import socket
 
 from django.core.cache import cache
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import Avg, Count, F, Max, Min, Sum
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -16,6 +18,10 @@ FRAGMENT_SECONDS = 60
 COUNTER_NAME = "visits"
 REPORT_KEY_PREFIX = "demo:report:v1:"
 REPORT_SECONDS = 60
+UPLOAD_LIMIT = 5 * 1024 * 1024
+LISTED_UPLOADS = 10
+INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp", "text/plain"})
+"""Uploads shown in the browser; anything else (HTML, SVG...) is served as a download, so it cannot run as the site."""
 
 
 def _increment() -> int:
@@ -46,12 +52,17 @@ def _fragment() -> tuple[str, bool]:
 
 
 def index(request: HttpRequest) -> HttpResponse:
+    from counter.models import Upload
+
     visits = _increment()
     fragment, hit = _fragment()
     response = render(
         request,
         "counter/index.html",
-        {"visits": visits, "fragment": fragment, "served_by": socket.gethostname()},
+        {
+            "visits": visits, "fragment": fragment, "served_by": socket.gethostname(),
+            "uploads": Upload.objects.order_by("-created")[:LISTED_UPLOADS],
+        },
     )
     response["X-Cache"] = "hit" if hit else "miss"
     response["Cache-Control"] = "no-store"
@@ -89,4 +100,28 @@ def report(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(html)
     response["X-Cache"] = "hit" if hit else "miss"
     response["Cache-Control"] = f"max-age={REPORT_SECONDS}"
+    return response
+
+
+def upload(request: HttpRequest) -> HttpResponse:
+    """Keep a posted file in the media storage; every app node then serves it from there."""
+    from counter.models import Upload
+
+    if request.method != "POST":
+        return HttpResponse(status=405, headers={"Allow": "POST"})
+    posted = request.FILES.get("file")
+    if posted is None or posted.size > UPLOAD_LIMIT:
+        return HttpResponse("a file of at most 5 MB is needed\n", status=400, content_type="text/plain")
+    Upload.objects.create(file=posted)
+    return redirect("index")
+
+
+def media(request: HttpRequest, name: str) -> FileResponse:
+    """An upload, read from the media storage: web nodes hold none of them, so every one can serve any."""
+    if not default_storage.exists(name):
+        raise Http404(name)
+    kind = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = FileResponse(default_storage.open(name), content_type=kind, as_attachment=kind not in INLINE_TYPES)
+    response["Content-Security-Policy"] = "sandbox; default-src 'none'"
+    response["Cache-Control"] = "private, max-age=300"
     return response

@@ -119,12 +119,32 @@ else:
 # release's own collected files; a page whose file is not in it fails.
 STATIC_URL = "/static/"
 STATIC_ROOT = os.environ.get("STATIC_ROOT") or None
+# Media: uploads live in the stack's Spaces bucket, under MEDIA_PREFIX, so
+# every app node sees the same files and a replaced droplet loses none. The
+# bucket is private; the app reads a file back and serves it at /media/.
+# Without MEDIA_BUCKET (a developer's machine) they go to MEDIA_ROOT on disk.
+MEDIA_URL = "/media/"
+MEDIA_ROOT = os.environ.get("MEDIA_ROOT", "")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
 }
-MEDIA_URL = "/media/"
-MEDIA_ROOT = os.environ.get("MEDIA_ROOT", "")
+if os.environ.get("MEDIA_BUCKET"):
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": os.environ["MEDIA_BUCKET"],
+            "endpoint_url": os.environ["MEDIA_ENDPOINT_URL"],
+            "region_name": os.environ.get("MEDIA_REGION") or None,
+            "location": os.environ.get("MEDIA_PREFIX", "media"),
+            "access_key": os.environ["MEDIA_ACCESS_KEY_ID"],
+            "secret_key": os.environ["MEDIA_SECRET_ACCESS_KEY"],
+            "default_acl": "private",
+            "file_overwrite": False,
+            "addressing_style": "path",
+            "signature_version": "s3v4",
+        },
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True

@@ -331,7 +331,7 @@ def test_outputs_describe_the_site():
     assert len(result.outputs["privateIps"]["app"]) == 3
     app_1 = result.one(DROPLET, "app-1")
     assert result.outputs["manageHost"] == app_1.outputs["ipv4_address"], "management commands go to the node that migrates"
-    assert result.outputs["monthlyCostUsd"] == pytest.approx(2 * 6 + 3 * 12 + 6 + 24 + 20 * 0.10 + 12)
+    assert result.outputs["monthlyCostUsd"] == pytest.approx(2 * 6 + 3 * 12 + 6 + 24 + 20 * 0.10 + 12 + 5)
     onebox = run(stack_config("onebox"), stack="onebox")
     assert onebox.outputs["siteUrl"] == f"http://{onebox.one(DROPLET, 'box-1').outputs['ipv4_address']}/"
 

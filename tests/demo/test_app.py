@@ -8,7 +8,9 @@ Django's deployment checks read it with the environment a domain stack writes.
 
 from __future__ import annotations
 
+import http.cookiejar
 import json
+import re
 import secrets
 import subprocess
 import sys
@@ -18,12 +20,14 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import boto3
 import pytest
+from moto.server import ThreadedMotoServer
 
 from model.config import DEFAULT_APP, AppSpec
 from model.paths import HEALTH_PATH
 from model.project import ROOT
-from render.app_env import render_app_env
+from render.app_env import MediaStore, render_app_env
 from tests.support.services import PostgresCluster, free_port, missing, run_env, wait_for_port
 
 DEMO = ROOT / "demo"
@@ -191,12 +195,104 @@ def test_check_deploy_reports_nothing_with_a_domain_stacks_environment(django_py
     text = render_app_env(
         AppSpec(**DEFAULT_APP), db_host="10.10.0.5", cache_hosts=["10.10.0.6"], allowed_hosts=["203.0.113.10"],
         domain=DOMAIN, db_password=secrets.token_urlsafe(24), secret_key=secrets.token_urlsafe(48)[:50],
+        media=MediaStore("dt-test-data", "nyc3.digitaloceanspaces.com", "nyc3", "DO00KEY", "spaces-secret"),
     )
     written = dict(line.split("=", 1) for line in text.splitlines() if line and not line.startswith("#"))
     assert written["SITE_HTTPS"] == "true" and len(written["SECRET_KEY"]) == 50
+    assert written["MEDIA_ENDPOINT_URL"] == "https://nyc3.digitaloceanspaces.com" and written["MEDIA_BUCKET"] == "dt-test-data"
     result = subprocess.run(
         [django_python, "manage.py", "check", "--deploy", "--fail-level", "DEBUG"],
         cwd=DEMO, env=run_env(written), capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip() == "System check identified no issues (1 silenced)."
+
+
+MEDIA_BUCKET = "dt-demo-data"
+
+
+@pytest.fixture
+def s3_server() -> Iterator[str]:
+    """moto's S3 server on loopback, with the bucket the app is given: a real S3 API, over plain HTTP here."""
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+    boto3.client(
+        "s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s",
+    ).create_bucket(Bucket=MEDIA_BUCKET)
+    yield endpoint
+    server.stop()
+
+
+def _media_env(base: dict[str, str], endpoint: str) -> dict[str, str]:
+    return {
+        **base, "MEDIA_BUCKET": MEDIA_BUCKET, "MEDIA_ENDPOINT_URL": endpoint, "MEDIA_REGION": "nyc3",
+        "MEDIA_PREFIX": "media", "MEDIA_ACCESS_KEY_ID": "DO00TESTKEY", "MEDIA_SECRET_ACCESS_KEY": "test-secret",
+    }
+
+
+def _upload(base: str, name: str, data: bytes) -> int:
+    """POST a file through the page's form, with the CSRF cookie and token a browser would send."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    page = opener.open(urllib.request.Request(f"{base}/", headers={"Host": SITE_HOST}), timeout=15).read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    assert token, page[:500]
+    boundary = "----demo" + secrets.token_hex(8)
+    body = (
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"csrfmiddlewaretoken\"\r\n\r\n{token.group(1)}\r\n"
+        f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
+        "Content-Type: application/octet-stream\r\n\r\n"
+    ).encode() + data + f"\r\n--{boundary}--\r\n".encode()
+    request = urllib.request.Request(
+        f"{base}/upload", data=body, method="POST",
+        headers={"Host": SITE_HOST, "Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    no_redirect = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar), _NoRedirect)
+    try:
+        with no_redirect.open(request, timeout=15) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        return None
+
+
+def test_uploads_go_to_s3_and_every_app_node_serves_them(
+    django_python: str, postgres: PostgresCluster, gunicorn_factory, s3_server: str, collected: Path,
+) -> None:
+    """Two gunicorns, as two app nodes with no shared disk: a file uploaded to one is served by the other."""
+    postgres.psql("DROP DATABASE IF EXISTS demo_media; CREATE DATABASE demo_media;")
+    env = _media_env(_demo_env(postgres.url(database="demo_media"), "", collected), s3_server)
+    subprocess.run([django_python, "manage.py", "migrate", "--noinput"], cwd=DEMO, env=env, check=True, capture_output=True)
+    first, second = gunicorn_factory(env), gunicorn_factory(env)
+    data = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(2048)
+    assert _upload(first, "photo.png", data) == 302
+    s3 = boto3.client("s3", endpoint_url=s3_server, region_name="us-east-1", aws_access_key_id="k", aws_secret_access_key="s")
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=MEDIA_BUCKET)["Contents"]]
+    assert keys == ["media/uploads/photo.png"], "the upload is in the bucket, under the media prefix"
+    page = _get(f"{second}/", SITE_HOST)[2].decode()
+    assert 'href="/media/uploads/photo.png"' in page
+    status, headers, body = _get(f"{second}/media/uploads/photo.png", SITE_HOST)
+    assert (status, body) == (200, data)
+    assert headers["Content-Type"] == "image/png" and "attachment" not in headers.get("Content-Disposition", "")
+    assert _get(f"{second}/media/uploads/missing.png", SITE_HOST)[0] == 404
+
+
+def test_an_uploaded_page_is_a_download_that_cannot_run_as_the_site(
+    django_python: str, postgres: PostgresCluster, gunicorn_factory, s3_server: str, collected: Path,
+) -> None:
+    postgres.psql("DROP DATABASE IF EXISTS demo_media2; CREATE DATABASE demo_media2;")
+    env = _media_env(_demo_env(postgres.url(database="demo_media2"), "", collected), s3_server)
+    subprocess.run([django_python, "manage.py", "migrate", "--noinput"], cwd=DEMO, env=env, check=True, capture_output=True)
+    base = gunicorn_factory(env)
+    assert _upload(base, "page.html", b"<script>alert(1)</script>") == 302
+    status, headers, _ = _get(f"{base}/media/uploads/page.html", SITE_HOST)
+    assert status == 200
+    assert headers["Content-Disposition"].startswith("attachment")
+    assert headers["Content-Security-Policy"] == "sandbox; default-src 'none'"
+    assert headers["X-Content-Type-Options"] == "nosniff"

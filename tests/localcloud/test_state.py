@@ -102,8 +102,8 @@ def test_state_file_is_root_only_and_round_trips(tmp_path: Path) -> None:
 
 def test_unknown_resource_types_are_refused(tmp_path: Path) -> None:
     cloud = LocalCloud("t", tmp_path, None, None, KEY, "", ())  # type: ignore[arg-type]
-    args = pulumi.runtime.MockResourceArgs("digitalocean:index/spacesBucket:SpacesBucket", "b", {}, None, None, True)
-    with pytest.raises(UnsupportedResource, match="spacesBucket:SpacesBucket"):
+    args = pulumi.runtime.MockResourceArgs("digitalocean:index/databaseCluster:DatabaseCluster", "b", {}, None, None, True)
+    with pytest.raises(UnsupportedResource, match="databaseCluster:DatabaseCluster"):
         cloud.new_resource(args)
     assert issubclass(UnsupportedResource, UnknownResourceType)
 

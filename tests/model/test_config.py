@@ -28,6 +28,10 @@ DEPLOY_KEY, DEPLOY_PUBLIC = new_deploy_key()
 SECRETS = {"dbPassword": "pw-4f1c9a27", "secretKey": "sk-0123456789abcdef" + "s" * 40, "sshPrivateKey": DEPLOY_KEY}
 
 
+def stack_config_without(*keys: str) -> dict:
+    return {k: v for k, v in copy.deepcopy(BASE).items() if k not in keys}
+
+
 def bad(**changes) -> dict:
     config = copy.deepcopy(BASE)
     for key, value in changes.items():
@@ -120,6 +124,27 @@ CASES = [
     ("smoke path without its slash", bad(app={"smokePaths": ["/", "about/"]}), "app.smokePaths[1]", "about/", "starting with /"),
     ("smoke path with a space", bad(app={"smokePaths": ["/a b"]}), "app.smokePaths[0]", "/a b", "no space"),
     ("ssh key with a second line", bad(sshPublicKeys=["ssh-ed25519 AAAA x\nssh-rsa y"]), "sshPublicKeys[0]", "ssh-rsa", "OpenSSH public key"),
+    ("backup schedule", bad(backups={"schedule": "nightly"}), "backups.schedule", "nightly", "hourly, daily, weekly"),
+    ("backup retention zero", bad(backups={"retentionFull": 0}), "backups.retentionFull", "0", "from 1 to"),
+    ("backup retention as text", bad(backups={"retentionFull": "7"}), "backups.retentionFull", "7", "whole number"),
+    ("backups misspelt", bad(backups={"retention": 7}), "backups.retention", "7", "allowed keys are schedule, retentionFull"),
+    (
+        "restore from a bad bucket",
+        bad(backups={"restoreFrom": ["Dt_Onebox"]}), "backups.restoreFrom[0]", "Dt_Onebox", "3 to 63 lowercase",
+    ),
+    ("alerts with no target", bad(alerts={"emails": []}), "alerts", "emails", "at least one of emails"),
+    ("alert email", bad(alerts={"emails": ["ops at example"]}), "alerts.emails[0]", "ops at example", "e-mail address"),
+    ("alerts as a list", bad(alerts=["ops@example.com"]), "alerts", "ops@example.com", "an object with keys emails, slack"),
+    (
+        "slack channel",
+        bad(alerts={"slack": {"channel": "ops", "url": "https://hooks.slack.com/services/T/B/x"}}),
+        "alerts.slack.channel", "ops", "a Slack channel such as #ops",
+    ),
+    (
+        "slack url",
+        bad(alerts={"slack": {"channel": "#ops", "url": "http://example.com/hook"}}),
+        "alerts.slack.url", "<not shown>", "hooks.slack.com",
+    ),
     (
         "custom tiers with counts",
         bad(layout="custom", tiers={"app": {"count": 2}}, nodes={"a": {"roles": list(ROLES)}}),
@@ -374,3 +399,20 @@ def test_smoke_paths_default_to_the_home_page_and_keep_their_order():
     assert parse_config(BASE, "s", DEPLOY_PUBLIC).app.smoke_paths == ("/",)
     given = parse_config(bad(app={"smokePaths": ["/about/", "/", "/about/", "/search/?q=a&b=1"]}), "s", DEPLOY_PUBLIC)
     assert given.app.smoke_paths == ("/about/", "/", "/search/?q=a&b=1")
+
+
+def test_backups_default_to_daily_keeping_seven_and_alerts_to_off():
+    config = parse_config(stack_config_without("backups", "alerts"), "test", DEPLOY_PUBLIC)
+    assert (config.backups.schedule, config.backups.retention_full, config.backups.restore_from) == ("daily", 7, ())
+    assert config.backups.on_calendar == "*-*-* 01:15:00 UTC"
+    assert config.alerts is None
+
+
+def test_alerts_take_emails_and_slack():
+    url = "https://hooks.slack.com/services/T0/B0/abc"
+    config = parse_config(
+        {**stack_config_without("alerts"), "alerts": {"emails": ["a@example.com"], "slack": {"channel": "#ops", "url": url}}},
+        "test", DEPLOY_PUBLIC,
+    )
+    assert config.alerts is not None
+    assert (config.alerts.emails, config.alerts.slack_channel, config.alerts.slack_url) == (("a@example.com",), "#ops", url)

@@ -57,13 +57,14 @@ FIREWALLS: dict[str, dict[str, tuple[str, tuple[Allow, ...]]]] = {
 """Per layout of RENDER_LAYOUTS: each guarded target's tag and what it lets in; a target not listed has no firewall."""
 
 MONTHLY_USD = {
-    "onebox": 12 + 1.0,
-    "dbsplit": 12 + 12 + 1.0,
-    "split": 6 + 2 * 12 + 6 + 12 + 1.0,
-    "pool": 2 * 6 + 3 * 24 + 2 * 4 + 48 + 1.0 + 12,
-    "custom": 2 * 18 + 24 + 1.0 + 12,
+    "onebox": 12 + 1.0 + 5,
+    "dbsplit": 12 + 12 + 1.0 + 5,
+    "split": 6 + 2 * 12 + 6 + 12 + 1.0 + 5,
+    "pool": 2 * 6 + 3 * 24 + 2 * 4 + 48 + 1.0 + 12 + 5,
+    "custom": 2 * 18 + 24 + 1.0 + 12 + 5,
 }
-"""Droplets at model/sizes.py's list prices, 10 GB of volume at $0.10, and $12 for a load balancer where there is one."""
+"""Droplets at model/sizes.py's list prices, 10 GB of volume at $0.10, $12 for a load balancer where there is
+one, and $5 of Spaces (the stack's bucket) for every stack."""
 
 
 def test_every_layout_has_a_table(render_layout: str) -> None:
@@ -93,4 +94,4 @@ def test_monthly_cost(render_layout: str, render_topology: Build) -> None:
 
 def test_monthly_cost_keeps_cents(render_topology: Build) -> None:
     """15 GB of volume costs $1.50: the estimate is rounded to cents, not dollars."""
-    assert render_topology("onebox", tiers={"db": {"volumeGb": 15}}).monthly_cost() == 13.5
+    assert render_topology("onebox", tiers={"db": {"volumeGb": 15}}).monthly_cost() == 18.5

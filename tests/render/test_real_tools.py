@@ -236,7 +236,6 @@ def test_nginx_serves_static_from_disk_and_proxies_the_rest(render_topology: Bui
     nginx = NginxSite.serving(root, program_site(topology, {
         f"include {paths.NGINX_UPSTREAM_FILE};": f"include {root}/upstream.conf;",
         f"alias {paths.STATIC_ROOT}/;": f"alias {root}/static/;",
-        f"alias {paths.MEDIA_ROOT}/;": f"alias {root}/media/;",
         STATIC_ACCESS_LOG: f"{root}/static.log",
         "listen 80 default_server;": f"listen 127.0.0.1:{web_port} default_server;",
         "listen [::]:80 default_server;": "",
@@ -287,7 +286,6 @@ def test_nginx_passes_a_failing_app_node_over_for_another(render_topology: Build
     nginx = NginxSite.serving(root, program_site(topology, {
         f"include {paths.NGINX_UPSTREAM_FILE};": f"include {root}/upstream.conf;",
         f"alias {paths.STATIC_ROOT}/;": f"alias {root}/static/;",
-        f"alias {paths.MEDIA_ROOT}/;": f"alias {root}/media/;",
         STATIC_ACCESS_LOG: f"{root}/static.log",
         "listen 80 default_server;": f"listen 127.0.0.1:{web_port} default_server;",
         "listen [::]:80 default_server;": "",

@@ -34,7 +34,8 @@ def test_pool_plan_lists_nodes_firewall_lb_and_cost(plan_of):
     assert re.search(r"^db\s+5432\s+app nodes$", out, re.M)
     assert re.search(r"^web\s+80\s+load balancer$", out, re.M)
     assert "droplets tagged dt-pool-web" in out and "/healthz" in out
-    assert "Estimated monthly cost: $92.00" in out
+    assert "Estimated monthly cost: $97.00 (DigitalOcean list prices, Spaces $5.00 included)" in out
+    assert "Spaces: bucket dt-pool-data in nyc3" in out and "$5.00/month" in out
 
 
 def test_onebox_plan_opens_only_the_web_ports_to_the_world(plan_of):

@@ -52,8 +52,8 @@ def test_what_forces_replacement(token, changed, replaces) -> None:
 
 
 def test_an_unknown_type_is_refused_by_name() -> None:
-    with pytest.raises(UnknownResourceType, match="spacesBucket"):
-        forces_replacement("digitalocean:index/spacesBucket:SpacesBucket", ["name"])
+    with pytest.raises(UnknownResourceType, match="databaseCluster"):
+        forces_replacement("digitalocean:index/databaseCluster:DatabaseCluster", ["name"])
 
 
 def test_dependents_are_destroyed_first() -> None:

@@ -144,7 +144,6 @@ def deployment(
     nginx = NginxSite.serving(root / "nginx", program_site(render_topology("onebox"), {
         f"include {paths.NGINX_UPSTREAM_FILE};": f"include {upstream_file};",
         f"alias {paths.STATIC_ROOT}/;": f"alias {static_root}/;",
-        f"alias {paths.MEDIA_ROOT}/;": f"alias {root / 'srv' / 'media'}/;",
         STATIC_ACCESS_LOG: str(root / "nginx" / "static.log"),
         "listen 80 default_server;": f"listen 127.0.0.1:{web_port} default_server;",
         "listen [::]:80 default_server;": "",

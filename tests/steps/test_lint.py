@@ -104,4 +104,7 @@ def test_line_steps_are_one_shellcheck_clean_line(tmp_path: Path, name: str) -> 
 def test_every_file_in_steps_is_a_step() -> None:
     on_disk = {p.name for p in (ROOT / "steps").iterdir()}
     known = {f"{n}.j2" for n in steps.STEPS} | {f"{n}.line.j2" for n in steps.LINE_STEPS}
-    assert on_disk == known | {"_common.sh.j2", "app.env.j2"}
+    assert on_disk == known | {
+        "_common.sh.j2", "_role_password.sh.j2", "app.env.j2",
+        "pgbackrest.conf.j2", "backup.service.j2", "backup.timer.j2",
+    }
