@@ -49,8 +49,8 @@ def draw(result: dict[str, Any], path: Path) -> Path:
         positive = [m for m in medians if m > 0]
         if positive and max(positive) / min(positive) > 100:
             ax.set_xscale("log")
-        for y, m in enumerate(medians):
-            ax.annotate(f"{m:,.0f}", (max(m, min(positive) if positive else 1), y), xytext=(3, 0),
+        for y, (_, f) in enumerate(rows):
+            ax.annotate(f"{f['median']:,.0f}", (max(f["high"], min(positive) if positive else 1), y), xytext=(4, 0),
                         textcoords="offset points", va="center", fontsize=7)
         ax.set_xlabel("requests per second (median; bars: lowest to highest run)", fontsize=8)
         ax.set_title(title, fontsize=9)
