@@ -32,6 +32,7 @@ class AppTierArgs:
     digest_key: pulumi.Output[str]
     """Keys the env file's digest in the activation's command line, so the state holds nothing to guess secrets against."""
     db_setup: pulumi.Resource
+    """Done when the database is ready for migrate: made, and archiving (whose first start restarts PostgreSQL)."""
 
 
 class AppTier(pulumi.ComponentResource):

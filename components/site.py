@@ -121,7 +121,7 @@ class Site(pulumi.ComponentResource):
         ))
         release = build_release(ROOT / cfg.app.source, RELEASE_DIR)
         self.app = AppTier("app", AppTierArgs(
-            cfg.app, carrying(Role.APP), release, env_file, secrets.secret_key, self.db.setup,
+            cfg.app, carrying(Role.APP), release, env_file, secrets.secret_key, self.backups.step,
         ), child)
         records = declare_a_records(cfg.domain, public_ips, self) if cfg.domain else []
         self.web = WebTier("web", WebTierArgs(

@@ -106,6 +106,8 @@ def test_steps_run_in_order(stack):
             assert f"{node}-ready" in _ancestors(result, urn), s.name
     names = {s.name: urn for urn, s in steps.items()}
     assert "db-setup" in _ancestors(result, names["migrate"])
+    assert "db-backup" in _ancestors(result, names["migrate"]), "turning archiving on restarts PostgreSQL: migrate waits"
+    assert "db-setup" in _ancestors(result, names["db-backup"])
     assert "pgdata-attachment" in _ancestors(result, names["db-setup"])
     activations = sorted((n for n in names if n.endswith("-activate")), key=lambda n: droplets.index(n[: -len("-activate")]))
     assert "migrate" in _ancestors(result, names[activations[0]])
