@@ -40,6 +40,7 @@ class AppTierArgs:
     digest_key: pulumi.Output[str]
     """Keys the env file's digest in the activation's command line, so the state holds nothing to guess secrets against."""
     db_setup: pulumi.Resource
+    """Done when the database is ready for migrate: made, pooled where it must be, and archiving (whose first start restarts PostgreSQL)."""
     site_host: pulumi.Input[str]
     """The Host header the smoke paths are fetched with: the domain, or the public entry's address."""
     site_https: bool

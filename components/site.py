@@ -126,7 +126,7 @@ class Site(pulumi.ComponentResource):
             cfg.stack, topology.bucket_name, topology.spaces_region, cfg.backups.restore_from,
         ), child)
         self.backups = Backups("backups", BackupsArgs(
-            db, cfg.backups, self.spaces, topology.spaces_region, self.db.setup,
+            db, cfg.backups, self.spaces, topology.spaces_region, self.db.ready,
         ), child)
         self.cache = CacheNode("cache", CacheNodeArgs(carrying(Role.CACHE)), child)
         env_file = pulumi.Output.all(
@@ -164,7 +164,7 @@ class Site(pulumi.ComponentResource):
             published=self.releases.published,
             env_file=env_file,
             digest_key=secrets.secret_key,
-            db_setup=self.db.ready,
+            db_setup=self.backups.step,
             site_host=cfg.domain or public_ips[0],
             site_https=cfg.domain is not None,
         ), child)

@@ -55,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     _sql(db, f"DROP TABLE IF EXISTS {TABLE}")
     _timed(f"write {rows} rows", lambda: _sql(db, (
         f"CREATE TABLE {TABLE} AS SELECT g AS id, "
-        "(SELECT string_agg(md5(random()::text || g::text), '') FROM generate_series(1, 30)) AS payload "
+        # i makes the aggregate the subquery's own, g makes it run again for every row.
+        "(SELECT string_agg(md5(random()::text || (i + g)::text), '') FROM generate_series(1, 30) AS s(i)) AS payload "
         f"FROM generate_series(1, {rows}) AS g"
     )))
     size = _sql(db, "SELECT pg_size_pretty(pg_database_size(current_database()))")

@@ -108,6 +108,8 @@ def test_steps_run_in_order(stack):
             assert f"{node}-ready" in _ancestors(result, urn), s.name
     names = {s.name: urn for urn, s in steps.items()}
     assert "db-setup" in _ancestors(result, names["migrate"])
+    assert "db-backup" in _ancestors(result, names["migrate"]), "turning archiving on restarts PostgreSQL: migrate waits"
+    assert "db-setup" in _ancestors(result, names["db-backup"])
     assert "pgdata-attachment" in _ancestors(result, names["db-setup"])
     activations = sorted((n for n in names if n.endswith("-activate")), key=lambda n: droplets.index(n[: -len("-activate")]))
     assert "migrate" in _ancestors(result, names[activations[0]])
@@ -263,4 +265,4 @@ def test_eighty_app_nodes_bring_pgbouncer_in_place_and_the_app_to_it():
         env = next(reveal(r.inputs["stdin"]) for r in steps_of(result).values() if r.name == "app-1-env")
         assert f":{port}/django?" in env and f"\nDATABASE_POOLING={pooling}\n" in env
     migrate = next(r for r in new.values() if r.name == "migrate")
-    assert urn in migrate.dependencies, "migrations wait until the app's database is reachable the way it will be"
+    assert "db-pool" in _ancestors(after, migrate.urn), "migrations wait until the app's database is reachable the way it will be"

@@ -62,6 +62,7 @@ def _restore(machine: MachineState, stack: str, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def pitr_stack() -> Iterator[str]:
+    down(PITR_STACK, purge=True, say=lambda line: None)  # a run stopped midway may have left it
     yield PITR_STACK
     down(PITR_STACK, purge=True, say=lambda line: None)
 
@@ -108,6 +109,7 @@ def test_point_in_time_restore_after_the_volume_is_gone(pitr_stack: str, noted: 
 
 @pytest.fixture(scope="module")
 def split_stack() -> Iterator[str]:
+    down(SPLIT_STACK, purge=True, say=lambda line: None)
     yield SPLIT_STACK
     down(SPLIT_STACK, purge=True, say=lambda line: None)
 

@@ -76,6 +76,7 @@ def _from_each_web_node(result: UpResult, path: str) -> dict[str, bytes]:
 
 def test_an_upload_is_served_by_every_web_node_and_outlives_the_droplets(pool: UpResult) -> None:
     data = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(4096)
+    _wait_healthy(pool.url)
     _upload_through_the_balancer(pool.url, data, "probe.png")
     path = "/media/uploads/probe.png"
     keys = [o["Key"] for o in spaces.client().list_objects_v2(
