@@ -5,8 +5,8 @@ directory for the length of one call; secrets travel only on stdin; every
 text that may be shown (errors, stderr) has the stack's secret values
 masked first. Every failure before the command starts (no answer yet, a
 refused key, the nologin window while a node boots) is dialled again, as the
-provider retries its dial (handshake and authentication included) up to
-dialErrorLimit; a connection with a hostKey refuses a host that shows
+provider retries its dial (handshake and authentication included) until
+more than dialErrorLimit dials failed, pausing as it does; a connection with a hostKey refuses a host that shows
 another key at once, as no new dial could change that answer. ssh writes
 its own diagnostics to a log of their own (-E), so they never mix with the
 command's stderr, and every failure message carries them.
@@ -36,7 +36,11 @@ HOST_KEY_REFUSED = "Host key verification failed"
 AUTHENTICATED = "Authenticated to "
 """ssh's own line (LogLevel VERBOSE) once the server took the key: from there on, the command may have started."""
 SSH_LOG = "ssh.log"
-DIAL_PAUSE_SECONDS = 1.0
+DIAL_DELAY_SECONDS = 0.1
+DIAL_BACKOFF = 1.5
+DIAL_MAX_DELAY_SECONDS = 5.0
+"""The provider's pause between dials (its retry loop's defaults): 0.1 s, growing 1.5 times, at most 5 s.
+So a limit of 60 dials spans about four and a half minutes, long enough for a node booting on a busy host."""
 
 
 class RemoteError(RuntimeError):
@@ -146,6 +150,7 @@ def _ssh(conn: Connection, remote_line: str, stdin: bytes, secrets: Sequence[str
     unlimited = conn.dial_error_limit < 0
     deadline = time.monotonic() + UNLIMITED_DIAL_SECONDS
     failures = 0
+    delay = DIAL_DELAY_SECONDS
     with _client_files(conn) as files:
         while True:
             attempt = _attempt(conn, files, remote_line, stdin, secrets)
@@ -157,13 +162,14 @@ def _ssh(conn: Connection, remote_line: str, stdin: bytes, secrets: Sequence[str
                     f"nothing was run:\n{attempt.ssh_text()}"
                 )
             failures += 1
-            if (not unlimited and failures >= conn.dial_error_limit) or time.monotonic() > deadline:
+            if (not unlimited and failures > conn.dial_error_limit) or time.monotonic() > deadline:
                 shown = mask(attempt.proc.stderr.decode(errors="replace"), secrets)
                 raise RemoteError(
                     f"{conn.describe()}: no SSH after {failures} dials, ssh exited {attempt.proc.returncode}:\n"
                     f"{attempt.ssh_text(shown) or '(ssh said nothing)'}"
                 )
-            time.sleep(DIAL_PAUSE_SECONDS)
+            time.sleep(min(delay, DIAL_MAX_DELAY_SECONDS))
+            delay *= DIAL_BACKOFF
     proc = attempt.proc
     stdout = mask(proc.stdout.decode(errors="replace"), secrets)
     stderr = mask(proc.stderr.decode(errors="replace"), secrets)

@@ -314,7 +314,7 @@ def test_a_booting_node_is_dialled_until_it_lets_the_step_in(move_stack: str, ti
     finally:
         run_in(box, ["rm", "-f", NOLOGIN])
     message = str(refused.value)
-    assert "no SSH after 2 dials, ssh exited 255" in message, message
+    assert "no SSH after 3 dials, ssh exited 255" in message, message
     assert NOLOGIN_TEXT in message and "Connection closed by" in message, f"ssh's own text: {message}"
     with pytest.raises(ssh.RemoteError) as wrong_key:
         ssh.run_command(replace(conn, private_key=new_deploy_key()[0], dial_error_limit=2), "true", None, {}, ())

@@ -49,7 +49,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (bin_dir / "ssh").chmod(0o755)
     monkeypatch.setenv("PATH", f"{bin_dir}:/usr/bin:/bin")
     monkeypatch.setenv("FAKE_DIR", str(tmp_path))
-    monkeypatch.setattr(ssh, "DIAL_PAUSE_SECONDS", 0.0)
+    monkeypatch.setattr(ssh, "DIAL_MAX_DELAY_SECONDS", 0.0)
     return tmp_path
 
 
@@ -75,11 +75,11 @@ def test_the_last_refusal_is_reported_in_ssh_s_words(fake: Path, monkeypatch: py
     with pytest.raises(ssh.RemoteError) as refused:
         ssh.run_command(_conn(limit=2), "true", None, {}, ())
     assert str(refused.value) == (
-        "deploy@10.0.0.2:22: no SSH after 2 dials, ssh exited 255:\n"
+        "deploy@10.0.0.2:22: no SSH after 3 dials, ssh exited 255:\n"
         "Connection closed by 10.0.0.2 port 22\n"
         "System is booting up. Unprivileged users are not permitted to log in yet."
     )
-    assert _calls(fake) == 2
+    assert _calls(fake) == 3, "the provider gives up once more dials failed than the limit allows"
 
 
 def test_a_command_that_exits_255_is_not_run_again(fake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -95,6 +95,21 @@ def test_another_host_key_is_refused_at_once(fake: Path, monkeypatch: pytest.Mon
     with pytest.raises(ssh.RemoteError, match="another key than the one pinned at first contact; nothing was run"):
         ssh.run_command(_conn(), "true", None, {}, ())
     assert _calls(fake) == 1
+
+
+def test_dials_pause_as_the_provider_does(fake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()
+    monkeypatch.setenv("PATH", f"{fake / 'bin'}:/usr/bin:/bin")
+    monkeypatch.setenv("FAKE_DIR", str(fake))
+    monkeypatch.setenv("FAKE_MODE", "nologin")
+    monkeypatch.setenv("FAKE_REFUSALS", "99")
+    pauses: list[float] = []
+    monkeypatch.setattr(ssh.time, "sleep", pauses.append)
+    with pytest.raises(ssh.RemoteError):
+        ssh.run_command(_conn(limit=12), "true", None, {}, ())
+    assert [round(p, 3) for p in pauses[:3]] == [0.1, 0.15, 0.225]
+    assert pauses[-1] == 5.0 and max(pauses) == 5.0, "never more than 5 s between dials"
+    assert len(pauses) == 12, "a pause after each refused dial but the last"
 
 
 def test_secrets_are_masked_in_ssh_s_words_too(fake: Path, monkeypatch: pytest.MonkeyPatch) -> None:
