@@ -210,6 +210,20 @@ def ensure_bucket(name: str) -> bool:
     return False
 
 
+def delete_bucket(name: str) -> None:
+    """Empty and delete bucket `name`, as deleting it in DigitalOcean's console would; nothing when it is not there."""
+    if _running_pid(_pid_file(), b"moto") is None:
+        return
+    s3 = client()
+    if name not in {b["Name"] for b in s3.list_buckets().get("Buckets", [])}:
+        return
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=name):
+        keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+        if keys:
+            s3.delete_objects(Bucket=name, Delete={"Objects": keys})
+    s3.delete_bucket(Bucket=name)
+
+
 def trust(root: Path, gateway: str) -> None:
     """Make a machine's root trust the local CA and find the server at its VPC gateway, before it boots."""
     ca, _, _ = ensure_certificates()

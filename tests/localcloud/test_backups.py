@@ -63,6 +63,7 @@ def _restore(machine: MachineState, stack: str, *args: str) -> str:
 @pytest.fixture(scope="module")
 def pitr_stack() -> Iterator[str]:
     down(PITR_STACK, purge=True, say=lambda line: None)  # a run stopped midway may have left it
+    spaces.delete_bucket(naming.bucket_name(PITR_STACK))  # and an earlier run's backups, of another cluster
     yield PITR_STACK
     down(PITR_STACK, purge=True, say=lambda line: None)
 
@@ -76,7 +77,8 @@ def noted(pitr_stack: str) -> dict[str, object]:
     assert "status: ok" in info and "full backup" in info, info
     _sql(box, f"CREATE TABLE {TABLE} (n integer PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
     _write(box, 1, 2, 3)
-    run_in(box, ["systemctl", "start", paths.BACKUP_UNIT])
+    started = run_in(box, ["systemctl", "start", paths.BACKUP_UNIT], check=False)
+    assert started.returncode == 0, run_in(box, ["journalctl", "-u", paths.BACKUP_UNIT, "-n", "40", "--no-pager"]).stdout.decode()
     assert _pgbackrest(box, "info").count("full backup") >= 2, "the timer's service took a second full backup"
     _write(box, 4, 5, 6)
     time.sleep(1.5)
@@ -110,6 +112,7 @@ def test_point_in_time_restore_after_the_volume_is_gone(pitr_stack: str, noted: 
 @pytest.fixture(scope="module")
 def split_stack() -> Iterator[str]:
     down(SPLIT_STACK, purge=True, say=lambda line: None)
+    spaces.delete_bucket(naming.bucket_name(SPLIT_STACK))
     yield SPLIT_STACK
     down(SPLIT_STACK, purge=True, say=lambda line: None)
 

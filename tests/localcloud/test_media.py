@@ -36,6 +36,8 @@ def _requirements() -> None:
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[UpResult]:
+    down(MEDIA_STACK, purge=True, say=lambda line: None)  # a run stopped midway may have left it
+    spaces.delete_bucket(naming.bucket_name(MEDIA_STACK))  # and an earlier run's uploads
     result = _up(MEDIA_STACK, apply_sets(stack_config("pool"), SETS))
     yield result
     down(MEDIA_STACK, purge=True, say=lambda line: None)

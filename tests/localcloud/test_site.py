@@ -241,10 +241,15 @@ def _check_site(result: UpResult) -> None:
     app_logs = [run_in(machines[row.name], APP_JOURNAL).stdout.decode() for row in result.nodes if "app" in row.roles]
     assert any('"GET / HTTP' in log for log in app_logs), "gunicorn's access log must show the pages it served"
     assert not any("site.css" in log for log in app_logs), "a static file reached gunicorn"
-    web_logs = [
-        run_in(machines[row.name], ["cat", STATIC_ACCESS_LOG], check=False).stdout.decode()
-        for row in result.nodes if "web" in row.roles
-    ]
+    deadline = time.monotonic() + 10  # the static log is written in batches, at least once a second
+    while True:
+        web_logs = [
+            run_in(machines[row.name], ["cat", STATIC_ACCESS_LOG], check=False).stdout.decode()
+            for row in result.nodes if "web" in row.roles
+        ]
+        if any(STATIC_FILE in log for log in web_logs) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert any(STATIC_FILE in log for log in web_logs), "nginx logs the static file it served"
 
 
