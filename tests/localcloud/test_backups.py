@@ -118,7 +118,7 @@ def split_stack() -> Iterator[str]:
 
 
 @pytest.mark.xfail(
-    reason="known open bug: the cross-stack restore into a split stack has not yet passed on the local cloud",
+    reason="known open bug: the cross-stack restore into a split stack passed in a clean run and failed on a busy host, cause not yet found",
     strict=False,
 )
 def test_a_split_stack_restores_from_the_onebox_bucket(
