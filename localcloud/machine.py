@@ -370,6 +370,18 @@ def _parents() -> dict[int, int]:
     return parents
 
 
+def descendants(pid: int) -> set[int]:
+    """`pid` and every process under it: all a machine runs, from its PID 1 down."""
+    parents = _parents()
+    found, todo = {pid}, [pid]
+    while todo:
+        current = todo.pop()
+        children = {child for child, parent in parents.items() if parent == current} - found
+        found |= children
+        todo.extend(children)
+    return found
+
+
 def _inner_pid(pid: int) -> int | None:
     """The pid in the innermost PID namespace (1 for a container's init)."""
     try:

@@ -17,13 +17,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from ipaddress import IPv4Interface
-from pathlib import Path
 
 import pytest
 
 from localcloud import limits, ssh
 from localcloud.machine import (
     MachineState,
+    descendants,
     is_running,
     load_state,
     read_boot_id,
@@ -167,25 +167,6 @@ def _check_cloud_init(result: UpResult) -> None:
     _check_limits(result)
 
 
-def _descendants(pid: int) -> set[int]:
-    """`pid` and every process under it: all a machine runs, from its PID 1 down."""
-    parents = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                status = (entry / "status").read_text()
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            parents[int(entry.name)] = int(next(line.split()[1] for line in status.splitlines() if line.startswith("PPid:")))
-    found, todo = {pid}, [pid]
-    while todo:
-        current = todo.pop()
-        children = {child for child, parent in parents.items() if parent == current} - found
-        found |= children
-        todo.extend(children)
-    return found
-
-
 def _check_limits(result: UpResult) -> None:
     """Every droplet runs, all its processes, under its size: the size's vCPUs as a CPU quota, its memory as a hard limit."""
     factor = float(os.environ.get(limits.SCALE_ENV, "1"))
@@ -194,7 +175,7 @@ def _check_limits(result: UpResult) -> None:
     for name, machine in _machines(result).items():
         size = SIZES[sizes[name]]
         expected = limits.Limits(round(size.vcpus * factor, 2), int(size.memory_mb * factor))
-        processes = _descendants(machine.leader)
+        processes = descendants(machine.leader)
         assert len(processes) > 5, f"{name}: its services run"
         held = {}
         for pid in processes:

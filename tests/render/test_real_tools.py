@@ -233,13 +233,7 @@ def test_nginx_serves_static_from_disk_and_proxies_the_rest(render_topology: Bui
     (root / "static" / "counter" / "site.css.gz").write_bytes(precompressed)
     upstream = rendered_files(topology.nodes_with("web")[0], topology)[paths.NGINX_UPSTREAM_FILE]
     (root / "upstream.conf").write_text(upstream.replace("127.0.0.1:8000", f"127.0.0.1:{app.server_address[1]}"))
-    nginx = NginxSite.serving(root, program_site(topology, {
-        f"include {paths.NGINX_UPSTREAM_FILE};": f"include {root}/upstream.conf;",
-        f"alias {paths.STATIC_ROOT}/;": f"alias {root}/static/;",
-        STATIC_ACCESS_LOG: f"{root}/static.log",
-        "listen 80 default_server;": f"listen 127.0.0.1:{web_port} default_server;",
-        "listen [::]:80 default_server;": "",
-    }))
+    nginx = _program_nginx(topology, root, web_port)
     try:
         nginx.start()
         wait_for_port(web_port)
@@ -255,6 +249,17 @@ def test_nginx_serves_static_from_disk_and_proxies_the_rest(render_topology: Bui
         nginx.stop()
         app.shutdown()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _program_nginx(topology: Topology, root: Path, port: int) -> NginxSite:
+    """The program's nginx site on loopback `port`, with its upstream, static files and log under `root`."""
+    return NginxSite.serving(root, program_site(topology, {
+        f"include {paths.NGINX_UPSTREAM_FILE};": f"include {root}/upstream.conf;",
+        f"alias {paths.STATIC_ROOT}/;": f"alias {root}/static/;",
+        STATIC_ACCESS_LOG: f"{root}/static.log",
+        "listen 80 default_server;": f"listen 127.0.0.1:{port} default_server;",
+        "listen [::]:80 default_server;": "",
+    }))
 
 
 class _BrokenApp(_App):
@@ -283,13 +288,7 @@ def test_nginx_passes_a_failing_app_node_over_for_another(render_topology: Build
         + "".join(f"    server 127.0.0.1:{s.server_address[1]};\n" for s in (broken, good))
         + "}\n"
     )
-    nginx = NginxSite.serving(root, program_site(topology, {
-        f"include {paths.NGINX_UPSTREAM_FILE};": f"include {root}/upstream.conf;",
-        f"alias {paths.STATIC_ROOT}/;": f"alias {root}/static/;",
-        STATIC_ACCESS_LOG: f"{root}/static.log",
-        "listen 80 default_server;": f"listen 127.0.0.1:{web_port} default_server;",
-        "listen [::]:80 default_server;": "",
-    }))
+    nginx = _program_nginx(topology, root, web_port)
     try:
         nginx.start()
         wait_for_port(web_port)
