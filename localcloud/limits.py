@@ -6,12 +6,15 @@ wherever this host mounts them: cgroup v1 (one hierarchy per controller) or
 v2 (the unified one). Everything the machine runs is under it. A scale
 factor (LOCALCLOUD_SCALE, default 1) shrinks every droplet alike, so a stack
 fits a small host: 0.5 gives an s-1vcpu-2gb droplet half a CPU and 1 GiB.
+A limit without memory is a CPU quota alone, in the cpu controller only:
+the bench caps its load generators so.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,13 +35,18 @@ class LimitError(RuntimeError):
 
 @dataclass(frozen=True)
 class Limits:
-    """What a machine may use: CPUs (a quota, possibly a fraction) and memory in MiB."""
+    """What a machine may use: CPUs (a quota, possibly a fraction) and memory in MiB, or no memory limit (None)."""
 
     cpus: float
-    memory_mb: int
+    memory_mb: int | None = None
 
     def describe(self) -> str:
         return f"{self.cpus:g} CPU, {self.memory_mb} MiB"
+
+    @property
+    def controllers(self) -> tuple[str, ...]:
+        """The controllers that hold these limits: cpu, and memory when there is a memory limit."""
+        return CONTROLLERS if self.memory_mb is not None else ("cpu",)
 
 
 def scale() -> float:
@@ -76,8 +84,8 @@ class Hierarchy:
         raise LimitError(f"process {pid} is in no {self.controller} cgroup")
 
 
-def hierarchies() -> dict[str, Hierarchy]:
-    """For each controller, its v1 hierarchy if the host mounts one, else the unified one if it offers it."""
+def hierarchies(controllers: Sequence[str] = CONTROLLERS) -> dict[str, Hierarchy]:
+    """For each of `controllers`, its v1 hierarchy if the host mounts one, else the unified one if it offers it."""
     v1: dict[str, Path] = {}
     unified: Path | None = None
     for line in _MOUNTS.read_text().splitlines():
@@ -88,7 +96,7 @@ def hierarchies() -> dict[str, Hierarchy]:
         elif kind == "cgroup2":
             unified = Path(target)
     found = {}
-    for controller in CONTROLLERS:
+    for controller in controllers:
         if controller in v1:
             found[controller] = Hierarchy(controller, v1[controller], False)
         elif unified is not None and controller in (unified / "cgroup.controllers").read_text().split():
@@ -116,9 +124,9 @@ def _enable(hierarchy: Hierarchy, top: Path, target: Path) -> None:
 
 
 def create(name: str, limits: Limits) -> tuple[Path, ...]:
-    """Make machine `name`'s cgroups with `limits`; the files its nspawn process writes its pid to, to join."""
+    """Make `name`'s cgroups with `limits`, one per controller they need; the files a process writes its pid to, to join."""
     joins = []
-    for controller, hierarchy in hierarchies().items():
+    for controller, hierarchy in hierarchies(limits.controllers).items():
         top = hierarchy.own()
         directory = top / PARENT / name
         directory.mkdir(parents=True, exist_ok=True)

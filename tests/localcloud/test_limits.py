@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,77 @@ def test_a_cgroups_files_read_as_the_kernel_means_them(
         (tmp_path / name).write_text(text + "\n")
     assert limits._cpu_quota(tmp_path, unified) == cpus
     assert limits._memory_limit(tmp_path, unified) == memory
+
+
+def _v1_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]:
+    """A v1 host in `tmp_path`: cpu and memory hierarchies, this process in the root cgroup of each."""
+    cpu, memory = tmp_path / "cpu", tmp_path / "memory"
+    for mount in (cpu, memory):
+        mount.mkdir()
+    _mounts(tmp_path, monkeypatch, [f"cgroup {cpu} cgroup rw,cpu 0 0", f"cgroup {memory} cgroup rw,memory 0 0"])
+    monkeypatch.setattr(limits.Hierarchy, "own", lambda self, pid="self": self.mount)
+    return cpu, memory
+
+
+def _v2_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, controllers: str) -> Path:
+    """A v2 host in `tmp_path` offering `controllers`, this process in its root, the local cloud's parent made."""
+    unified = _mounts(tmp_path, monkeypatch, [f"cgroup2 {tmp_path / 'unified'} cgroup2 rw 0 0"], unified=controllers)
+    (unified / limits.PARENT).mkdir()
+    for directory in (unified, unified / limits.PARENT):
+        (directory / "cgroup.subtree_control").write_text("\n")
+    monkeypatch.setattr(limits.Hierarchy, "own", lambda self, pid="self": self.mount)
+    return unified
+
+
+def test_a_droplets_v1_cgroups_hold_its_quota_and_its_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu, memory = _v1_host(tmp_path, monkeypatch)
+    joins = limits.create("box-1", limits.Limits(0.5, 512))
+    assert joins == (cpu / "localcloud" / "box-1" / "cgroup.procs", memory / "localcloud" / "box-1" / "cgroup.procs")
+    made = {p.relative_to(tmp_path).as_posix(): p.read_text() for p in tmp_path.rglob("*") if p.is_file() and "box-1" in p.parts}
+    assert made == {
+        "cpu/localcloud/box-1/cpu.cfs_period_us": "100000",
+        "cpu/localcloud/box-1/cpu.cfs_quota_us": "50000",
+        "memory/localcloud/box-1/memory.limit_in_bytes": str(512 << 20),
+    }
+
+
+def test_a_droplets_v2_cgroup_holds_its_quota_and_its_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unified = _v2_host(tmp_path, monkeypatch, "cpu memory pids")
+    joins = limits.create("box-1", limits.Limits(2, 4096))
+    directory = unified / "localcloud" / "box-1"
+    assert joins == (directory / "cgroup.procs",) * 2, "one cgroup in the unified hierarchy joined once per controller"
+    assert {p.name: p.read_text() for p in directory.iterdir()} == {"cpu.max": "200000 100000", "memory.max": str(4096 << 20)}
+
+
+def test_a_cpu_only_limit_makes_a_quota_and_no_memory_cgroup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cpu, memory = _v1_host(tmp_path, monkeypatch)
+    joins = limits.create("bench-wrk", limits.Limits(0.5))
+    assert joins == (cpu / "localcloud" / "bench-wrk" / "cgroup.procs",)
+    assert (joins[0].parent / "cpu.cfs_quota_us").read_text() == "50000"
+    assert (joins[0].parent / "cpu.cfs_period_us").read_text() == "100000"
+    assert not any(memory.iterdir()), "no cgroup in the memory hierarchy"
+
+
+def test_a_cpu_only_limit_needs_no_memory_controller(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    unified = _v2_host(tmp_path, monkeypatch, "cpu pids")
+    joins = limits.create("bench-wrk", limits.Limits(0.25))
+    assert joins == (unified / "localcloud" / "bench-wrk" / "cgroup.procs",)
+    assert {p.name: p.read_text() for p in joins[0].parent.iterdir()} == {"cpu.max": "25000 100000"}
+    with pytest.raises(limits.LimitError, match="no cgroup hierarchy with the memory controller"):
+        limits.create("box-1", limits.Limits(0.25, 512))
+
+
+def test_the_joined_command_puts_itself_in_every_cgroup_then_runs(tmp_path: Path) -> None:
+    joins = (tmp_path / "cpu.procs", tmp_path / "memory.procs")
+    done = subprocess.run(limits.join_argv(joins, ["sh", "-c", "echo ran $$"]), capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    pids = {p.read_text().strip() for p in joins}
+    assert pids == {done.stdout.removeprefix("ran ").strip()}, "the command is the process that joined (exec, no fork)"
+
+
+def test_a_stopped_machines_cgroups_are_removed_with_those_made_inside(tmp_path: Path) -> None:
+    joins = (tmp_path / "cpu" / "box-1" / "cgroup.procs", tmp_path / "memory" / "box-1" / "cgroup.procs")
+    (tmp_path / "cpu" / "box-1" / "system.slice" / "nginx.service").mkdir(parents=True)
+    (tmp_path / "memory" / "box-1").mkdir(parents=True)
+    limits.remove(joins)
+    assert not any(p.parent.exists() for p in joins)
