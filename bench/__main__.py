@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.filterwarnings("ignore", category=DeprecationWarning)
 
     from bench import figures, plot, stats
-    from bench.cap import cap
-    from bench.site import Load
+    from bench.site import capped_load
     from localcloud.host import NeedsRoot, require_root
     from localcloud.image import ensure_image
     from localcloud.stack import down, nodes, up
@@ -88,8 +87,6 @@ def main(argv: list[str] | None = None) -> int:
         return None
 
     context = _context(args)
-    limit = cap("load", args.cap)
-    load = Load(args.seconds, args.connections, limit)
     found: list[stats.Figure] = []
     failed: dict[str, str] = {}
 
@@ -103,48 +100,48 @@ def main(argv: list[str] | None = None) -> int:
             failed[group] = f"{type(error).__name__}: {error}"[:2000]
             say(f"{group} failed: {failed[group]}")
 
-    try:
-        ensure_image()
-        if args.stack == "layout":
-            rps = {}
-            for stack, sets in LAYOUT_SETS.items():
-                url = up(stack, sets=sets, say=quiet).url
-                rps[stack] = figures.throughput(url, load, args.runs)
-                say(f"layout {stack}: {rps[stack]}")
-                if not args.keep:
-                    down(stack, say=quiet)
-            found += figures.layout_figures(rps["onebox"], rps["split"], LAYOUT_BUDGET)
-        else:
-            stack = args.stack
-            measure("up", lambda: [figures.up_to_serving(
-                stack, args.runs, lambda: up(stack, say=quiet).url, lambda: down(stack, say=quiet), say,
-            )])
-            on_site = only & {"static", "slow", "cache"}
-            if on_site:
-                try:
-                    url = up(stack, say=quiet).url
-                    rows = nodes(stack)
-                except Exception as error:  # noqa: BLE001 (reported below, with the groups it stopped)
-                    failed.update({group: f"up failed: {error}"[:2000] for group in sorted(on_site)})
-                else:
-                    measure("static", lambda: figures.static(rows, load, args.runs, say))
-                    measure("slow", lambda: figures.slow_clients(rows, url, load, args.runs, say))
-                    measure("cache", lambda: figures.cache(url, load, args.runs, say))
-            if stack == "split":
-                def scaling() -> list[stats.Figure]:
-                    rps = {}
-                    for n in SCALING_COUNTS:
-                        scaled = up(stack, sets=[f"tiers.app.count={n}"], say=quiet).url
-                        rps[n] = figures.throughput(scaled, load, args.runs)
-                        say(f"app tier at {n}: {rps[n]}")
-                    return figures.scaling_figures(SCALING_COUNTS, rps)
+    with capped_load(args.seconds, args.connections, args.cap) as load:
+        try:
+            ensure_image()
+            if args.stack == "layout":
+                rps = {}
+                for stack, sets in LAYOUT_SETS.items():
+                    url = up(stack, sets=sets, say=quiet).url
+                    rps[stack] = figures.throughput(url, load, args.runs)
+                    say(f"layout {stack}: {rps[stack]}")
+                    if not args.keep:
+                        down(stack, say=quiet)
+                found += figures.layout_figures(rps["onebox"], rps["split"], LAYOUT_BUDGET)
+            else:
+                stack = args.stack
+                measure("up", lambda: [figures.up_to_serving(
+                    stack, args.runs, lambda: up(stack, say=quiet).url, lambda: down(stack, say=quiet), say,
+                )])
+                on_site = only & {"static", "slow", "cache"}
+                if on_site:
+                    try:
+                        url = up(stack, say=quiet).url
+                        rows = nodes(stack)
+                    except Exception as error:  # noqa: BLE001 (reported below, with the groups it stopped)
+                        failed.update({group: f"up failed: {error}"[:2000] for group in sorted(on_site)})
+                    else:
+                        measure("static", lambda: figures.static(rows, load, args.runs, say))
+                        measure("slow", lambda: figures.slow_clients(rows, url, load, args.runs, say))
+                        measure("cache", lambda: figures.cache(url, load, args.runs, say))
+                if stack == "split":
+                    def scaling() -> list[stats.Figure]:
+                        rps = {}
+                        for n in SCALING_COUNTS:
+                            scaled = up(stack, sets=[f"tiers.app.count={n}"], say=quiet).url
+                            rps[n] = figures.throughput(scaled, load, args.runs)
+                            say(f"app tier at {n}: {rps[n]}")
+                        return figures.scaling_figures(SCALING_COUNTS, rps)
 
-                measure("scaling", scaling)
-        measure("program", lambda: figures.program_time(args.runs, say))
-    finally:
-        limit.remove()
-        if args.stack != "layout" and not args.keep and only - {"program"}:
-            down(args.stack, say=quiet)
+                    measure("scaling", scaling)
+            measure("program", lambda: figures.program_time(args.runs, say))
+        finally:
+            if args.stack != "layout" and not args.keep and only - {"program"}:
+                down(args.stack, say=quiet)
 
     result = {**stats.as_json(found, context), "failed": failed}
     args.out.mkdir(parents=True, exist_ok=True)

@@ -2,21 +2,24 @@
 
 Load goes only to loopback or to the local cloud's own machines: from the
 "internet" namespace to the public entry, or from inside a node's network
-namespace to that node's loopback. Every load generator runs capped (see
-bench/cap.py) and for a bounded time.
+namespace to that node's loopback. Every load generator runs for a bounded
+time, in a cgroup with a CPU quota and no memory limit (localcloud.limits).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench import wrk
-from bench.cap import CpuCap
+from localcloud import limits
 from localcloud.host import run
 from localcloud.machine import MachineState, load_state, run_in
 from localcloud.network import INTERNET_NETNS
@@ -60,18 +63,28 @@ INTERNET = Place(None)
 
 @dataclass(frozen=True)
 class Load:
-    """How hard and how long each wrk run pushes, and the cap its CPU runs under."""
+    """How hard and how long each wrk run pushes, and the cgroups (cgroup.procs files) its CPU is capped in."""
 
     seconds: int
     connections: int
-    cap: CpuCap
+    cgroups: tuple[Path, ...]
+
+
+@contextmanager
+def capped_load(seconds: int, connections: int, cores: float) -> Iterator[Load]:
+    """A Load whose generators run in a cgroup with a quota of `cores` CPUs, removed afterwards."""
+    cgroups = limits.create(f"bench-{os.getpid()}", limits.Limits(cores))
+    try:
+        yield Load(seconds, connections, cgroups)
+    finally:
+        limits.remove(cgroups)
 
 
 def run_wrk(place: Place, load: Load, url: str, host: str | None = None, script: Path | None = None) -> wrk.WrkResult:
     argv = wrk.wrk_argv(url, load.seconds, load.connections, script=str(script) if script else None)
     if host:
         argv[1:1] = ["-H", f"Host: {host}"]
-    done = run(load.cap.wrap(place.argv(argv)), check=False, timeout=load.seconds + 60)
+    done = run(limits.join_argv(load.cgroups, place.argv(argv)), check=False, timeout=load.seconds + 60)
     if done.returncode != 0:
         raise BenchError(f"wrk {url} exited {done.returncode}: {done.stderr.decode(errors='replace')[-400:]}")
     return wrk.parse(done.stdout.decode(errors="replace"))
@@ -80,9 +93,9 @@ def run_wrk(place: Place, load: Load, url: str, host: str | None = None, script:
 class SlowClients:
     """slowhttptest holding slow connections open while wrk measures, stopped (and waited for) afterwards."""
 
-    def __init__(self, place: Place, cap: CpuCap, kind: str, url: str, connections: int, seconds: int):
+    def __init__(self, place: Place, cgroups: tuple[Path, ...], kind: str, url: str, connections: int, seconds: int):
         argv = wrk.slowhttptest_argv(kind, url, connections, seconds)
-        self.proc = subprocess.Popen(cap.wrap(place.argv(argv)), stdin=subprocess.DEVNULL,
+        self.proc = subprocess.Popen(limits.join_argv(cgroups, place.argv(argv)), stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def __enter__(self) -> SlowClients:

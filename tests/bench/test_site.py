@@ -1,4 +1,4 @@
-"""The bench's bare nginx: Debian's stock nginx.conf and default site, moved to another port, root and pid file."""
+"""The bench's bare nginx (Debian's stock nginx.conf and default site, moved to another port, root and pid file); the load's cgroups."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.site import bare_config, base_url, entry_host
+from bench.site import bare_config, base_url, capped_load, entry_host
+from localcloud import limits
 from tests.support.services import free_port, missing, require_tool, shared_tempdir, wait_for_port
 
 DEBIAN_MAIN = Path("/etc/nginx/nginx.conf")
@@ -68,3 +69,21 @@ def test_the_bare_nginx_serves_the_same_bytes(tmp_path: Path) -> None:
 ])
 def test_the_entry_url(url: str, host: str, base: str) -> None:
     assert (entry_host(url), base_url(url)) == (host, base)
+
+
+def _v1_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every controller a v1 hierarchy in `tmp_path`, this process in its root."""
+    monkeypatch.setattr(limits, "hierarchies", lambda controllers: {c: limits.Hierarchy(c, tmp_path / c, False) for c in controllers})
+    monkeypatch.setattr(limits.Hierarchy, "own", lambda self, pid="self": self.mount)
+
+
+def test_the_load_runs_under_a_cpu_quota_alone_removed_afterwards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _v1_host(tmp_path, monkeypatch)
+    removed: list[tuple[Path, ...]] = []
+    monkeypatch.setattr(limits, "remove", removed.append)
+    with capped_load(8, 16, 0.5) as load:
+        assert [p.parent.parent for p in load.cgroups] == [tmp_path / "cpu" / limits.PARENT]
+        assert (load.cgroups[0].parent / "cpu.cfs_quota_us").read_text() == "50000"
+        assert [p.name for p in tmp_path.iterdir()] == ["cpu"], "no memory limit"
+        assert not removed
+    assert removed == [load.cgroups]
