@@ -76,7 +76,7 @@ def slow_clients(rows: tuple[NodeRow, ...], url: str, load: Load, runs: int, say
                     # Alone before and after, averaged: the page slows as its counter row is updated
                     # thousands of times, so a single "alone" run first would flatter the ratio's other side.
                     before = run_wrk(place, load, target, host=host).good_per_second
-                    with SlowClients(place, load.cgroups, kind, slow_url, SLOW_CLIENTS, load.seconds + 20):
+                    with SlowClients(place, load.slow_cgroups, kind, slow_url, SLOW_CLIENTS, load.seconds + 20):
                         slowed = run_wrk(place, load, target, host=host).good_per_second
                     alone = (before + run_wrk(place, load, target, host=host).good_per_second) / 2
                     found.setdefault(f"{kind}_{name}_alone", []).append(alone)

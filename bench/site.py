@@ -63,35 +63,48 @@ INTERNET = Place(None)
 
 @dataclass(frozen=True)
 class Load:
-    """How hard and how long each wrk run pushes, and the cgroups (cgroup.procs files) its CPU is capped in."""
+    """How hard and how long each wrk run pushes, and the cgroups (cgroup.procs files) wrk and the slow clients are capped in."""
 
     seconds: int
     connections: int
-    cgroups: tuple[Path, ...]
+    wrk_cgroups: tuple[Path, ...]
+    slow_cgroups: tuple[Path, ...]
 
 
 @contextmanager
 def capped_load(seconds: int, connections: int, cores: float) -> Iterator[Load]:
-    """A Load whose generators run in a cgroup with a quota of `cores` CPUs, removed afterwards."""
-    cgroups = limits.create(f"bench-{os.getpid()}", limits.Limits(cores))
+    """A Load whose wrk and whose slow clients each run in a cgroup of their own, both with a quota of `cores` CPUs.
+
+    Apart, so the slow clients take none of wrk's CPU: wrk has the same
+    share alone and beside them, and a ratio of the two measures the server.
+    The cgroups are removed afterwards.
+    """
+    made: list[tuple[Path, ...]] = []
     try:
-        yield Load(seconds, connections, cgroups)
+        for generator in ("wrk", "slow"):
+            made.append(limits.create(f"bench-{os.getpid()}-{generator}", limits.Limits(cores)))
+        wrk_cgroups, slow_cgroups = made
+        yield Load(seconds, connections, wrk_cgroups, slow_cgroups)
     finally:
-        limits.remove(cgroups)
+        for cgroups in made:
+            limits.remove(cgroups)
 
 
 def run_wrk(place: Place, load: Load, url: str, host: str | None = None, script: Path | None = None) -> wrk.WrkResult:
     argv = wrk.wrk_argv(url, load.seconds, load.connections, script=str(script) if script else None)
     if host:
         argv[1:1] = ["-H", f"Host: {host}"]
-    done = run(limits.join_argv(load.cgroups, place.argv(argv)), check=False, timeout=load.seconds + 60)
+    done = run(limits.join_argv(load.wrk_cgroups, place.argv(argv)), check=False, timeout=load.seconds + 60)
     if done.returncode != 0:
         raise BenchError(f"wrk {url} exited {done.returncode}: {done.stderr.decode(errors='replace')[-400:]}")
     return wrk.parse(done.stdout.decode(errors="replace"))
 
 
 class SlowClients:
-    """slowhttptest holding slow connections open while wrk measures, stopped (and waited for) afterwards."""
+    """slowhttptest holding slow connections open while wrk measures, stopped (and waited for) afterwards.
+
+    It runs in `cgroups`, the load's slow-client cgroups, not wrk's.
+    """
 
     def __init__(self, place: Place, cgroups: tuple[Path, ...], kind: str, url: str, connections: int, seconds: int):
         argv = wrk.slowhttptest_argv(kind, url, connections, seconds)

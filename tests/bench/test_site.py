@@ -77,13 +77,16 @@ def _v1_host(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(limits.Hierarchy, "own", lambda self, pid="self": self.mount)
 
 
-def test_the_load_runs_under_a_cpu_quota_alone_removed_afterwards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrk_and_the_slow_clients_each_get_a_cgroup_with_the_same_quota(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _v1_host(tmp_path, monkeypatch)
     removed: list[tuple[Path, ...]] = []
     monkeypatch.setattr(limits, "remove", removed.append)
     with capped_load(8, 16, 0.5) as load:
-        assert [p.parent.parent for p in load.cgroups] == [tmp_path / "cpu" / limits.PARENT]
-        assert (load.cgroups[0].parent / "cpu.cfs_quota_us").read_text() == "50000"
+        both = (load.wrk_cgroups, load.slow_cgroups)
+        assert [len(c) for c in both] == [1, 1] and load.wrk_cgroups != load.slow_cgroups
+        for (procs,) in both:
+            assert procs.parent.parent == tmp_path / "cpu" / limits.PARENT
+            assert (procs.parent / "cpu.cfs_quota_us").read_text() == "50000"
         assert [p.name for p in tmp_path.iterdir()] == ["cpu"], "no memory limit"
         assert not removed
-    assert removed == [load.cgroups]
+    assert sorted(removed) == sorted(both)
