@@ -53,7 +53,7 @@ local: system-deps $(VENV)/.installed
 	$(PY) -m localcloud up $(STACK)
 
 cycles: system-deps $(VENV)/.installed
-	$(PY) -m localcloud.cycles --count $(or $(COUNT),20) $(if $(LOG),--log $(LOG)) $(if $(LOCK),--lock $(LOCK))
+	$(PY) -m localcloud cycles --count $(or $(COUNT),20) $(if $(LOG),--log $(LOG)) $(if $(LOCK),--lock $(LOCK))
 
 local-down: $(VENV)/.installed
 	$(PY) -m localcloud down $(STACK) $(if $(PURGE),--purge)

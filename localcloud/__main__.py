@@ -1,10 +1,12 @@
-"""python -m localcloud up|down|manage <stack>: run a stack's program on this host, take it away, or run a Django command there."""
+"""python -m localcloud up|down|manage <stack> | cycles: run a stack's program on this host, take it away, run a Django
+command there, or take the example stacks up and down in turn, many times."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import warnings
+from pathlib import Path
 
 from localcloud.host import NeedsRoot, require_root
 
@@ -26,6 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     manage_cmd.add_argument("stack")
     manage_cmd.add_argument("arguments", nargs=argparse.REMAINDER, help="the command and its arguments, e.g. migrate --check")
+    cycles_cmd = commands.add_parser(
+        "cycles", help="up/down cycles of the example stacks in turn, each checked through its entry and logged (make cycles)",
+    )
+    cycles_cmd.add_argument("--count", type=int, default=20, help="how many cycles (default 20)")
+    cycles_cmd.add_argument("--layouts", help="the example stack files to take turns, comma-separated (default: all five)")
+    cycles_cmd.add_argument(
+        "--log", type=Path, default=Path("build/cycles.log"), help="JSON lines, appended (default build/cycles.log)",
+    )
+    cycles_cmd.add_argument("--lock", type=Path, help="a file to hold an exclusive lock on during each cycle")
     args = parser.parse_args(argv)
     try:
         require_root()
@@ -34,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     # Imported here: the program's modules are only needed once the checks above pass.
+    if args.command == "cycles":
+        from localcloud import cycles
+
+        layouts = args.layouts.split(",") if args.layouts else cycles.LAYOUTS
+        return 1 if cycles.run(args.count, layouts, args.log, args.lock) else 0
     from localcloud.cloud import LocalCloudError, UnsupportedResource
     from localcloud.limits import LimitError
     from localcloud.stack import down, manage, node_table, up

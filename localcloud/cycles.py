@@ -1,4 +1,4 @@
-"""`make cycles`: many `up`/`down` cycles across the layouts in a row, each checked, each logged.
+"""`make cycles` (`python -m localcloud cycles`): many `up`/`down` cycles across the layouts in a row, each checked, each logged.
 
 A cycle takes one example stack file up on this host, asks its public entry
 for the site's page the moment `up` returns (it must be the site, with
@@ -9,18 +9,14 @@ far it got; the run ends with a summary and fails if any cycle did.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
-import sys
 import time
 import traceback
-import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-from localcloud.host import NeedsRoot, require_root
 from localcloud.probe import fetch
 from localcloud.stack import down, up
 from model.project import stack_config
@@ -100,23 +96,3 @@ def run(count: int, layouts: Sequence[str], log: Path, lock: Path | None) -> int
         out.write(json.dumps(summary) + "\n")
     print(f"{count - failed} of {count} cycles passed; log: {log}")
     return failed
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m localcloud.cycles", description=__doc__)
-    parser.add_argument("--count", type=int, default=20, help="how many cycles (default 20)")
-    parser.add_argument("--layouts", default=",".join(LAYOUTS), help="the stack files to take turns (default: all five)")
-    parser.add_argument("--log", type=Path, default=Path("build/cycles.log"), help="JSON lines, appended (default build/cycles.log)")
-    parser.add_argument("--lock", type=Path, help="a file to hold an exclusive lock on during each cycle")
-    args = parser.parse_args(argv)
-    try:
-        require_root()
-    except NeedsRoot as error:
-        print(error, file=sys.stderr)
-        return 2
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    return 1 if run(args.count, args.layouts.split(","), args.log, args.lock) else 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
