@@ -20,6 +20,8 @@ from localcloud.stack import nodes
 from model import paths
 
 TABLE = "bench_filler"
+LONG = 3600
+"""Seconds any one command may take: writing, backing up or restoring a gigabyte takes minutes, not run_in's default two."""
 ROW_BYTES = 1024
 """Each row: 32 random hex digits times 30, and its key."""
 
@@ -33,7 +35,7 @@ def _db(stack: str) -> MachineState:
 
 
 def _sql(machine: MachineState, sql: str) -> str:
-    done = run_in(machine, ["runuser", "-u", "postgres", "--", "psql", "-X", "-tA", "-d", paths.DB_NAME, "-c", sql])
+    done = run_in(machine, ["runuser", "-u", "postgres", "--", "psql", "-X", "-tA", "-d", paths.DB_NAME, "-c", sql], timeout=LONG)
     return done.stdout.decode().strip()
 
 
@@ -61,14 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     )))
     size = _sql(db, "SELECT pg_size_pretty(pg_database_size(current_database()))")
     print(f"database size: {size}", flush=True)
-    backup = _timed("full base backup", lambda: run_in(db, ["systemctl", "start", paths.BACKUP_UNIT]))
+    backup = _timed("full base backup", lambda: run_in(db, ["systemctl", "start", paths.BACKUP_UNIT], timeout=LONG))
     unit = f"postgresql@{paths.PG_VERSION}-main.service"
     run_in(db, ["systemctl", "stop", unit])
-    run_in(db, ["find", paths.PG_DATA_DIR, "-mindepth", "1", "-delete"])
+    run_in(db, ["find", paths.PG_DATA_DIR, "-mindepth", "1", "-delete"], timeout=LONG)
 
     def restore_and_promote() -> None:
-        run_in(db, ["runuser", "-u", "postgres", "--", "pgbackrest", f"--stanza={paths.PGBACKREST_STANZA}", "restore"])
-        run_in(db, ["systemctl", "start", unit])
+        run_in(db, ["runuser", "-u", "postgres", "--", "pgbackrest", f"--stanza={paths.PGBACKREST_STANZA}", "restore"], timeout=LONG)
+        run_in(db, ["systemctl", "start", unit], timeout=LONG)
         while _sql(db, "SELECT pg_is_in_recovery()") != "f":
             time.sleep(0.5)
 
