@@ -28,6 +28,14 @@ TEMPLATE = "localcloud/templates/haproxy.cfg.j2"
 CONFIG_FILE = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
 LOG_FILE = "haproxy.log"
+API_HEALTH_CHECK = {
+    "protocol": "http", "port": 80, "path": "/", "checkIntervalSeconds": 10, "responseTimeoutSeconds": 5,
+    "healthyThreshold": 3, "unhealthyThreshold": 5,
+}
+"""The check DigitalOcean gives a load balancer created without one (its OpenAPI description's defaults)."""
+PROVIDER_HEALTH_CHECK = {**API_HEALTH_CHECK, "healthyThreshold": 5, "unhealthyThreshold": 3}
+"""What pulumi-digitalocean sends for a field its healthcheck block leaves out: its own defaults, whose
+thresholds are the API's the other way round."""
 
 
 class BalancerError(RuntimeError):
@@ -78,20 +86,21 @@ def spec_from_inputs(stack: str, inputs: Mapping[str, Any]) -> BalancerSpec:
         rules.append(ForwardRule(int(rule["entryPort"]), int(rule["targetPort"])))
     if not inputs.get("dropletTag"):
         raise BalancerError(f"load balancer {inputs.get('name')}: only backends by dropletTag are emulated")
-    check = inputs.get("healthcheck") or {}
+    given = inputs.get("healthcheck")
+    check = {**PROVIDER_HEALTH_CHECK, **given} if given else API_HEALTH_CHECK
     return BalancerSpec(
         stack=stack,
         name=str(inputs["name"]),
         droplet_tag=str(inputs["dropletTag"]),
         rules=tuple(rules),
         healthcheck=HealthCheck(
-            protocol=str(check.get("protocol", "http")),
-            port=int(check.get("port", 80)),
-            path=str(check.get("path", "/")),
-            interval=int(check.get("checkIntervalSeconds", 10)),
-            response_timeout=int(check.get("responseTimeoutSeconds", 5)),
-            healthy=int(check.get("healthyThreshold", 5)),
-            unhealthy=int(check.get("unhealthyThreshold", 3)),
+            protocol=str(check["protocol"]),
+            port=int(check["port"]),
+            path=str(check["path"]),
+            interval=int(check["checkIntervalSeconds"]),
+            response_timeout=int(check["responseTimeoutSeconds"]),
+            healthy=int(check["healthyThreshold"]),
+            unhealthy=int(check["unhealthyThreshold"]),
         ),
     )
 

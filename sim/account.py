@@ -48,6 +48,14 @@ UPTIME_CHECK_TYPES = ("ping", "http", "https")
 UPTIME_REGIONS = frozenset({"us_east", "us_west", "eu_west", "se_asia"})
 UPTIME_ALERT_TYPES = ("latency", "down", "down_global", "ssl_expiry")
 UPTIME_PERIODS = ("2m", "3m", "5m", "10m", "15m", "30m", "1h")
+HEALTH_CHECK_RANGES: dict[str, tuple[str, int, int]] = {
+    "checkIntervalSeconds": ("check_interval_seconds", 3, 300),
+    "responseTimeoutSeconds": ("response_timeout_seconds", 3, 300),
+    "healthyThreshold": ("healthy_threshold", 2, 10),
+    "unhealthyThreshold": ("unhealthy_threshold", 2, 10),
+}
+"""A load balancer's health check: input -> (the API's field, least, most), bounds included, as the provider's schema
+has them (terraform-provider-digitalocean, digitalocean/loadbalancer/resource_loadbalancer.go)."""
 
 
 class ApiRefusal(Exception):
@@ -157,6 +165,8 @@ class Account:
             self._judge_monitor_alert(name, inputs)
         elif token in (r.UPTIME_CHECK, r.UPTIME_ALERT):
             self._judge_uptime(token, name, inputs)
+        elif token == r.LOAD_BALANCER:
+            self._judge_health_check(name, inputs)
 
     def _judge_bucket(self, stack: str, name: str, inputs: Mapping[str, Any]) -> None:
         """Spaces answers in S3's words; a bucket's name is unique across every account, ours included."""
@@ -196,6 +206,14 @@ class Account:
         notifications = inputs.get("notifications") or []
         if not any(n.get("emails") or n.get("slacks") for n in notifications):
             raise _unprocessable(token, name, "notifications must name at least one email or slack channel")
+
+    def _judge_health_check(self, name: str, inputs: Mapping[str, Any]) -> None:
+        check = inputs.get("healthcheck") or {}
+        for key, (field_name, least, most) in HEALTH_CHECK_RANGES.items():
+            if key in check and not least <= check[key] <= most:
+                raise _unprocessable(
+                    r.LOAD_BALANCER, name, f"health_check {field_name} must be between {least} and {most}: {check[key]!r}"
+                )
 
     def _judge_name(self, token: str, name: str, inputs: Mapping[str, Any]) -> None:
         rule = _NAME_RULES.get(token)

@@ -201,13 +201,14 @@ def test_balancer_config_from_the_resource_passes_haproxy_check(tmp_path: Path) 
     inputs = {
         "name": "dt-s-lb", "dropletTag": "dt-s-web",
         "forwardingRules": [{"entryPort": 80, "entryProtocol": "http", "targetPort": 80, "targetProtocol": "http"}],
-        "healthcheck": {"protocol": "http", "port": 80, "path": "/healthz", "checkIntervalSeconds": 10,
-                        "responseTimeoutSeconds": 5, "healthyThreshold": 3, "unhealthyThreshold": 3},
+        "healthcheck": {"protocol": "http", "port": 80, "path": "/healthz", "checkIntervalSeconds": 3,
+                        "responseTimeoutSeconds": 4, "healthyThreshold": 2, "unhealthyThreshold": 5},
     }
     spec = balancer.spec_from_inputs("s", inputs)
     text = balancer.render(spec, IPv4Interface("10.0.0.4/24"), [balancer.Server("web-1", "10.0.0.2")], tmp_path / "pid")
     assert "option httpchk GET /healthz" in text
-    assert "inter 10s rise 3 fall 3" in text
+    assert "timeout check 4s" in text
+    assert "inter 3s rise 2 fall 5" in text
     assert "server web-1 10.0.0.2:80" in text
     config = tmp_path / "haproxy.cfg"
     config.write_text(text)
@@ -217,6 +218,18 @@ def test_balancer_config_from_the_resource_passes_haproxy_check(tmp_path: Path) 
                                             "targetProtocol": "http"}]}
     with pytest.raises(balancer.BalancerError, match="certificate"):
         balancer.spec_from_inputs("s", https)
+
+
+def test_a_balancer_s_health_check_defaults_are_digitalocean_s() -> None:
+    """Without a healthcheck block, the API's defaults; a field the block leaves out, the provider's, which differ."""
+    inputs = {"name": "dt-s-lb", "dropletTag": "dt-s-web", "forwardingRules": []}
+    assert balancer.spec_from_inputs("s", inputs).healthcheck == balancer.HealthCheck(
+        protocol="http", port=80, path="/", interval=10, response_timeout=5, healthy=3, unhealthy=5
+    )
+    block = {"protocol": "tcp", "port": 8080}
+    assert balancer.spec_from_inputs("s", {**inputs, "healthcheck": block}).healthcheck == balancer.HealthCheck(
+        protocol="tcp", port=8080, path="/", interval=10, response_timeout=5, healthy=5, unhealthy=3
+    )
 
 
 def test_sets_override_nested_values_without_touching_the_original() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from sim.account import Account, ApiRefusal
 from sim.keys import new_deploy_key
-from sim.resources import DROPLET, FIREWALL, SSH_KEY, TAG, VOLUME, VPC
+from sim.resources import DROPLET, FIREWALL, LOAD_BALANCER, SSH_KEY, TAG, VOLUME, VPC
 
 NO_TAGS: frozenset[str] = frozenset()
 
@@ -72,6 +72,50 @@ def test_names_that_break_a_type_s_rules_are_refused(token, name):
     inputs = {"name": name, "ipRange": "10.30.0.0/24"}
     with pytest.raises(ApiRefusal, match=repr(name).replace("\\", "\\\\")):
         Account().judge("s", token, "r", inputs, NO_TAGS)
+
+
+HEALTH_CHECK = {"protocol": "http", "port": 80, "path": "/healthz", "checkIntervalSeconds": 10,
+                "responseTimeoutSeconds": 5, "healthyThreshold": 5, "unhealthyThreshold": 3}
+
+
+def _balancer(**check: int) -> dict:
+    return {"name": "dt-s-lb", "healthcheck": {**HEALTH_CHECK, **check}}
+
+
+@pytest.mark.parametrize(
+    "key, value, refusal",
+    [
+        ("checkIntervalSeconds", 2, "health_check check_interval_seconds must be between 3 and 300: 2"),
+        ("checkIntervalSeconds", 301, "health_check check_interval_seconds must be between 3 and 300: 301"),
+        ("responseTimeoutSeconds", 2, "health_check response_timeout_seconds must be between 3 and 300: 2"),
+        ("responseTimeoutSeconds", 301, "health_check response_timeout_seconds must be between 3 and 300: 301"),
+        ("healthyThreshold", 1, "health_check healthy_threshold must be between 2 and 10: 1"),
+        ("healthyThreshold", 11, "health_check healthy_threshold must be between 2 and 10: 11"),
+        ("unhealthyThreshold", 1, "health_check unhealthy_threshold must be between 2 and 10: 1"),
+        ("unhealthyThreshold", 11, "health_check unhealthy_threshold must be between 2 and 10: 11"),
+    ],
+)
+def test_a_health_check_outside_digitalocean_s_ranges_is_refused(key, value, refusal):
+    with pytest.raises(ApiRefusal, match=f"422 unprocessable_entity: {refusal}$"):
+        Account().judge("s", LOAD_BALANCER, "lb", _balancer(**{key: value}), NO_TAGS)
+
+
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        ("checkIntervalSeconds", 3), ("checkIntervalSeconds", 300),
+        ("responseTimeoutSeconds", 3), ("responseTimeoutSeconds", 300),
+        ("healthyThreshold", 2), ("healthyThreshold", 10),
+        ("unhealthyThreshold", 2), ("unhealthyThreshold", 10),
+    ],
+)
+def test_a_health_check_at_the_bounds_of_digitalocean_s_ranges_is_accepted(key, value):
+    Account().judge("s", LOAD_BALANCER, "lb", _balancer(**{key: value}), NO_TAGS)
+
+
+def test_a_health_check_that_leaves_a_field_out_gets_the_provider_s_default():
+    Account().judge("s", LOAD_BALANCER, "lb", {"name": "dt-s-lb", "healthcheck": {"protocol": "tcp", "port": 80}}, NO_TAGS)
+    Account().judge("s", LOAD_BALANCER, "lb", {"name": "dt-s-lb"}, NO_TAGS)
 
 
 def test_a_droplet_s_tags_follow_the_tag_rules():
