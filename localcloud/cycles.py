@@ -40,6 +40,19 @@ def _held(lock: Path | None) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def host_cpu(stat: Path = Path("/proc/stat")) -> tuple[int, int]:
+    """The host's CPU time so far, in clock ticks: busy (neither idle nor waiting for I/O), and in all."""
+    ticks = [int(n) for n in stat.read_text().splitlines()[0].split()[1:]]
+    idle = ticks[3] + ticks[4]
+    return sum(ticks) - idle, sum(ticks)
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    """How much of the host's CPU time between two readings was busy: near 1, the up waited on the CPU."""
+    total = after[1] - before[1]
+    return round((after[0] - before[0]) / total, 2) if total else 0.0
+
+
 def _quiet(line: str) -> None:
     """The cycle's own line says what matters; the resources' lines stay out of the log."""
 
@@ -49,11 +62,12 @@ def cycle(number: int, layout: str, lock: Path | None) -> dict[str, object]:
     stack = f"cycle-{layout}"
     entry: dict[str, object] = {"cycle": number, "layout": layout, "stack": stack}
     with _held(lock):
-        started = time.monotonic()
+        started, cpu = time.monotonic(), host_cpu()
         entry["began"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         try:
             result = up(stack, config=stack_config(layout), say=_quiet)
             entry["up_seconds"] = round(time.monotonic() - started, 1)
+            entry["up_host_cpu_busy"] = busy_share(cpu, host_cpu())
             page = fetch(result.url)
             entry["first_status"] = page.status
             entry["site"] = SITE_MARK in page.body
@@ -89,7 +103,8 @@ def run(count: int, layouts: Sequence[str], log: Path, lock: Path | None) -> int
             out.write(json.dumps(entry) + "\n")
             out.flush()
             verdict = "ok" if entry["ok"] else f"FAILED: {entry.get('error') or entry.get('down_error')}"
-            print(f"cycle {number}/{count} {entry['layout']}: up {entry.get('up_seconds', '-')}s, "
+            print(f"cycle {number}/{count} {entry['layout']}: up {entry.get('up_seconds', '-')}s "
+                  f"(host CPU {entry.get('up_host_cpu_busy', '-')} busy), "
                   f"first answer {entry.get('first_status', '-')}, down {entry.get('down_seconds', '-')}s: {verdict}", flush=True)
         summary = {"summary": True, "cycles": count, "failed": failed, "up_seconds_max": max(ups, default=None),
                    "up_seconds_mean": round(sum(ups) / len(ups), 1) if ups else None}

@@ -61,3 +61,14 @@ def test_make_cycles_runs_the_subcommand(variables: list[str], command: str) -> 
                            cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split() == command.split()
+
+
+def test_the_host_cpu_share_is_the_busy_ticks_over_all(tmp_path: Path) -> None:
+    stat = tmp_path / "stat"
+    #                 user nice system idle iowait irq softirq steal
+    stat.write_text("cpu  100 0 50 800 50 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 9 10\n")
+    before = cycles.host_cpu(stat)
+    assert before == (150, 1000)
+    stat.write_text("cpu  250 0 100 850 100 0 0 0 0 0\n")
+    assert cycles.busy_share(before, cycles.host_cpu(stat)) == 0.67, "200 busy ticks of 300"
+    assert cycles.busy_share(before, before) == 0.0
