@@ -6,6 +6,7 @@ so moving from onebox to split moves the attachment and keeps the data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -35,11 +36,15 @@ class DbNode(pulumi.ComponentResource):
     setup: pulumi.Resource
     """Done when Postgres runs on the volume and the app's role and database exist."""
     ready: pulumi.Resource
-    """Done when, besides, PgBouncer runs in front of Postgres if the app tier needs it, and not otherwise."""
+    """Done when the app can reach Postgres the way the plan says: through PgBouncer, running, when it pools.
+
+    Without a pool, PgBouncer is stopped later (stop_pool_after), once no app
+    node that takes requests goes through it any more.
+    """
 
     def __init__(self, name: str, args: DbNodeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("django-tiers:db_node:DbNode", name, None, opts)
-        node = args.node
+        node = self._node = args.node
         self.volume = do.Volume(
             "pgdata",
             name=args.volume_name,
@@ -69,8 +74,24 @@ class DbNode(pulumi.ComponentResource):
                     "BIND": str(args.bind)}
         if plan.pooled:
             pool_env |= {"POOL_SIZE": str(plan.pool_size), "MAX_CLIENT_CONN": str(plan.max_client_conn)}
-        self.pool = remote.step(
-            "db-pool", node.connection, remote.step_line("db-pool.sh", pool_env), self, after=[self.setup],
-        )
-        self.ready = self.pool
+        self._pool_line = remote.step_line("db-pool.sh", pool_env)
+        self.pool: pulumi.Resource | None = None
+        if plan.pooled:
+            # PgBouncer runs, sized for the new app tier, before any app node is pointed at it.
+            self.pool = self._pool_step([self.setup])
+        self.ready = self.pool or self.setup
         self.register_outputs({"volumeId": self.volume.id, "attachmentId": self.attachment.id})
+
+    def _pool_step(self, after: Sequence[pulumi.Resource]) -> pulumi.Resource:
+        return remote.step("db-pool", self._node.connection, self._pool_line, self, after=after)
+
+    def stop_pool_after(self, app_moved: Sequence[pulumi.Resource]) -> None:
+        """Without a pool in the plan, the db-pool step (which stops a running PgBouncer) waits for `app_moved`.
+
+        That is every app node restarted on PostgreSQL's own URL and the web
+        tier no longer sending to the app nodes that go, which point at
+        PgBouncer until they are destroyed: stopped before, it failed their
+        requests. With a pool, the step ran first and this does nothing.
+        """
+        if self.pool is None:
+            self.pool = self._pool_step([self.setup, *app_moved])

@@ -176,6 +176,7 @@ class Site(pulumi.ComponentResource):
             tls_domain=cfg.domain if cfg.domain and not cfg.load_balancer else None,
             names=records,
         ), child)
+        self.db.stop_pool_after(self.web.steps)
         self.url = (
             pulumi.Output.from_input(f"https://{cfg.domain}/") if cfg.domain
             else self.public_ip.apply(lambda ip: f"http://{ip}/")

@@ -266,3 +266,21 @@ def test_eighty_app_nodes_bring_pgbouncer_in_place_and_the_app_to_it():
         assert f":{port}/django?" in env and f"\nDATABASE_POOLING={pooling}\n" in env
     migrate = next(r for r in new.values() if r.name == "migrate")
     assert "db-pool" in _ancestors(after, migrate.urn), "migrations wait until the app's database is reachable the way it will be"
+
+
+def test_an_app_tier_back_under_the_database_leaves_pgbouncer_before_it_stops():
+    """Direct again (3 app nodes after 80): PgBouncer stops last, once no node that takes requests goes through it.
+
+    Every app node restarts on PostgreSQL's own URL first, and the web nodes
+    stop sending to the nodes that go (which still point at PgBouncer until
+    they are destroyed); stopped earlier, the site answered 500, then 502,
+    on the local cloud.
+    """
+    result = run(with_app_count(3))
+    names = {s.name: urn for urn, s in steps_of(result).items()}
+    assert _line_env(reveal(steps_of(result)[names["db-pool"]].inputs["create"]))["POOLED"] == "no"
+    moved = {n for n in names if n.endswith(("-activate", "-upstream"))}
+    assert len(moved) == 5, moved
+    assert moved <= _ancestors(result, names["db-pool"]), "PgBouncer stops after the app tier left it"
+    assert "db-pool" not in _ancestors(result, names["migrate"]), "migrate no longer waits for PgBouncer's stop"
+    assert "db-setup" in _ancestors(result, names["db-pool"])
