@@ -132,9 +132,19 @@ def _pid(directory: Path) -> int | None:
 def ensure(
     spec: BalancerSpec, network: Network, address: IPv4Interface, servers: Sequence[Server], directory: Path
 ) -> bool:
-    """Run HAProxy for `spec` over `servers`; reload only if the configuration changed. True if it did anything."""
+    """Run HAProxy for `spec` over `servers` in the balancer's namespace. True if it did anything."""
     netns = netns_name(spec.stack, spec.name)
     attach(network, netns, address)
+    return run_haproxy(spec, address, servers, directory, ("ip", "netns", "exec", netns))
+
+
+def run_haproxy(
+    spec: BalancerSpec, address: IPv4Interface, servers: Sequence[Server], directory: Path, launcher: Sequence[str]
+) -> bool:
+    """Start HAProxy through `launcher` (what puts it in its namespace), or reload it if its configuration changed.
+
+    True if it did anything.
+    """
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = directory / CONFIG_FILE
     text = render(spec, address, servers, directory / PID_FILE)
@@ -147,7 +157,7 @@ def ensure(
     if checked.returncode != 0:
         raise BalancerError(f"haproxy rejected {candidate}: {checked.stderr.decode()}{checked.stdout.decode()}")
     os.replace(candidate, config)
-    argv = ["ip", "netns", "exec", netns, "haproxy", "-f", str(config), "-p", str(directory / PID_FILE)]
+    argv = [*launcher, "haproxy", "-f", str(config), "-p", str(directory / PID_FILE)]
     if running is not None:
         argv += ["-sf", str(running)]
     # The daemon keeps whatever descriptors it is given: hand it a log file, not a pipe.
@@ -160,10 +170,15 @@ def ensure(
 
 def stop(stack: str, name: str, directory: Path, timeout: float = 10) -> None:
     """Stop HAProxy and remove the balancer's namespace."""
+    terminate(directory, timeout)
+    detach(netns_name(stack, name))
+
+
+def terminate(directory: Path, timeout: float = 10) -> None:
+    """Stop the HAProxy whose pid file is in `directory`, waiting at most `timeout` seconds for it to exit."""
     pid = _pid(directory)
     if pid is not None:
         os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
             time.sleep(0.1)
-    detach(netns_name(stack, name))
