@@ -157,7 +157,7 @@ def run_haproxy(
     if checked.returncode != 0:
         raise BalancerError(f"haproxy rejected {candidate}: {checked.stderr.decode()}{checked.stdout.decode()}")
     os.replace(candidate, config)
-    argv = [*launcher, "haproxy", "-f", str(config), "-p", str(directory / PID_FILE)]
+    argv = [*launcher, "haproxy", "-f", str(config)]
     if running is not None:
         argv += ["-sf", str(running)]
     # The daemon keeps whatever descriptors it is given: hand it a log file, not a pipe.
