@@ -27,6 +27,7 @@ from render import templates
 TEMPLATE = "localcloud/templates/haproxy.cfg.j2"
 CONFIG_FILE = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
+SOCKET_FILE = "haproxy.sock"
 LOG_FILE = "haproxy.log"
 API_HEALTH_CHECK = {
     "protocol": "http", "port": 80, "path": "/", "checkIntervalSeconds": 10, "responseTimeoutSeconds": 5,
@@ -109,11 +110,12 @@ def netns_name(stack: str, name: str) -> str:
     return f"{stack}--lb-{name}"
 
 
-def render(spec: BalancerSpec, address: IPv4Interface, servers: Sequence[Server], pidfile: Path) -> str:
+def render(spec: BalancerSpec, address: IPv4Interface, servers: Sequence[Server], directory: Path) -> str:
+    """HAProxy's configuration; its pid file and admin socket are in `directory`."""
     return templates.render(
         TEMPLATE, stack=spec.stack, name=spec.name, droplet_tag=spec.droplet_tag, rules=spec.rules,
-        healthcheck=spec.healthcheck, address=address.ip, pidfile=pidfile,
-        servers=sorted(servers, key=lambda s: s.name),
+        healthcheck=spec.healthcheck, address=address.ip, pidfile=directory / PID_FILE,
+        socket=directory / SOCKET_FILE, servers=sorted(servers, key=lambda s: s.name),
     )
 
 
@@ -147,7 +149,7 @@ def run_haproxy(
     """
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = directory / CONFIG_FILE
-    text = render(spec, address, servers, directory / PID_FILE)
+    text = render(spec, address, servers, directory)
     running = _pid(directory)
     if running is not None and config.is_file() and config.read_text() == text:
         return False
@@ -159,6 +161,10 @@ def run_haproxy(
     os.replace(candidate, config)
     argv = [*launcher, "haproxy", "-f", str(config)]
     if running is not None:
+        # -x takes the old process's listening sockets over, so no connection arriving during the reload is reset;
+        # an HAProxy started before its configuration had the admin socket has none to hand over.
+        if (directory / SOCKET_FILE).is_socket():
+            argv += ["-x", str(directory / SOCKET_FILE)]
         argv += ["-sf", str(running)]
     # The daemon keeps whatever descriptors it is given: hand it a log file, not a pipe.
     with open(directory / LOG_FILE, "ab") as log:

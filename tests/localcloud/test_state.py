@@ -205,7 +205,7 @@ def test_balancer_config_from_the_resource_passes_haproxy_check(tmp_path: Path) 
                         "responseTimeoutSeconds": 4, "healthyThreshold": 2, "unhealthyThreshold": 5},
     }
     spec = balancer.spec_from_inputs("s", inputs)
-    text = balancer.render(spec, IPv4Interface("10.0.0.4/24"), [balancer.Server("web-1", "10.0.0.2")], tmp_path / "pid")
+    text = balancer.render(spec, IPv4Interface("10.0.0.4/24"), [balancer.Server("web-1", "10.0.0.2")], tmp_path)
     assert "option httpchk GET /healthz" in text
     assert "timeout check 4s" in text
     assert "inter 3s rise 2 fall 5" in text
