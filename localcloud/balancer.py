@@ -4,14 +4,18 @@ It holds a VPC address (its `ip`), so the internet namespace reaches it
 through the host's routing as it reaches a droplet, and the web firewall's
 source_load_balancer_uids resolve to that address. Backends are the machines
 carrying the balancer's droplet tag; the file is rendered again on every run
-and HAProxy reloaded gracefully (-sf) when it changed, so scaling the web
-tier never drops a connection.
+and HAProxy reloaded gracefully (-sf) when it changed, the new process taking
+the old one's listening sockets over (-x), so scaling the web tier never
+drops a connection. As DigitalOcean's, it sends a droplet requests only once
+it passed `healthy` checks in a row, and a reload changes no droplet's health:
+see `server_states`.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -28,6 +32,10 @@ TEMPLATE = "localcloud/templates/haproxy.cfg.j2"
 CONFIG_FILE = "haproxy.cfg"
 PID_FILE = "haproxy.pid"
 SOCKET_FILE = "haproxy.sock"
+STATE_FILE = "haproxy.state"
+RUNNING, STOPPED = 2, 0
+"""A server's operational states, UP and DOWN, in HAProxy's server-state file."""
+ADMIN_TIMEOUT = 5.0
 LOG_FILE = "haproxy.log"
 API_HEALTH_CHECK = {
     "protocol": "http", "port": 80, "path": "/", "checkIntervalSeconds": 10, "responseTimeoutSeconds": 5,
@@ -58,6 +66,11 @@ class HealthCheck:
 class ForwardRule:
     entry_port: int
     target_port: int
+
+    @property
+    def backend(self) -> str:
+        """The HAProxy backend this rule's frontend sends to."""
+        return f"web_{self.entry_port}"
 
 
 @dataclass(frozen=True)
@@ -111,12 +124,70 @@ def netns_name(stack: str, name: str) -> str:
 
 
 def render(spec: BalancerSpec, address: IPv4Interface, servers: Sequence[Server], directory: Path) -> str:
-    """HAProxy's configuration; its pid file and admin socket are in `directory`."""
+    """HAProxy's configuration; its pid file, admin socket and server-state file are in `directory`."""
     return templates.render(
         TEMPLATE, stack=spec.stack, name=spec.name, droplet_tag=spec.droplet_tag, rules=spec.rules,
         healthcheck=spec.healthcheck, address=address.ip, pidfile=directory / PID_FILE,
-        socket=directory / SOCKET_FILE, servers=sorted(servers, key=lambda s: s.name),
+        socket=directory / SOCKET_FILE, state_file=directory / STATE_FILE,
+        servers=sorted(servers, key=lambda s: s.name),
     )
+
+
+def server_states(
+    spec: BalancerSpec, servers: Sequence[Server], saved: Mapping[tuple[str, str], tuple[str, int]]
+) -> str:
+    """The server-state file HAProxy applies as it starts: UP for a server that was UP, DOWN for any other.
+
+    `saved` is what the running HAProxy reported: (backend, server name) -> (address, operational state). A
+    server it had UP at the same address stays UP; a new one, or one at another address (a replaced droplet),
+    starts DOWN and gets no request before `healthy` passing checks, as DigitalOcean treats a droplet it has
+    not checked yet. Without this file HAProxy 2.6 counts a server it never checked as UP, and on a reload
+    every server UP again until it fails a check; its `init-state` keyword came later.
+
+    The lines are version 1 of what `show servers state` prints (HAProxy 2.6 management guide, 9.3), matched
+    by backend and server name. After the operational state: not in maintenance, weight 1 of 1, unchanged for
+    0 s, not checked yet (status INI, result unknown, health 0), checks configured and enabled, no agent, ids
+    not forced, no FQDN, the server's port, no SRV record.
+    """
+    lines = ["1"]
+    for rule in spec.rules:
+        for server in sorted(servers, key=lambda s: s.name):
+            state = RUNNING if saved.get((rule.backend, server.name)) == (server.address, RUNNING) else STOPPED
+            lines.append(
+                f"0 {rule.backend} 0 {server.name} {server.address} {state} 0 1 1 0 1 0 0 6 0 0 0 - {rule.target_port} -"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def parse_server_states(dump: str) -> dict[tuple[str, str], tuple[str, int]]:
+    """`show servers state` as (backend, server name) -> (address, operational state)."""
+    lines = dump.splitlines()
+    if not lines or lines[0].strip() != "1":
+        raise BalancerError(f"HAProxy's server states are not in format 1: {dump[:200]!r}")
+    states = {}
+    for line in lines[1:]:
+        fields = line.split()
+        if fields and not fields[0].startswith("#"):
+            states[(fields[1], fields[3])] = (fields[4], int(fields[5]))
+    return states
+
+
+def saved_states(path: Path, timeout: float = ADMIN_TIMEOUT) -> dict[tuple[str, str], tuple[str, int]]:
+    """The running HAProxy's server states, asked on its admin socket at `path` within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    received = bytearray()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as admin:
+            admin.settimeout(timeout)
+            admin.connect(str(path))
+            admin.sendall(b"show servers state\n")
+            while chunk := admin.recv(65536):
+                received += chunk
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"still answering after {timeout}s")
+    except OSError as error:
+        raise BalancerError(f"HAProxy's admin socket {path}: {error}") from error
+    return parse_server_states(received.decode())
 
 
 def _pid(directory: Path) -> int | None:
@@ -158,13 +229,16 @@ def run_haproxy(
     checked = run(["haproxy", "-c", "-q", "-f", str(candidate)], check=False)
     if checked.returncode != 0:
         raise BalancerError(f"haproxy rejected {candidate}: {checked.stderr.decode()}{checked.stdout.decode()}")
+    admin = directory / SOCKET_FILE
+    # An HAProxy started before its configuration had the admin socket can neither say nor hand over anything.
+    handover = running is not None and admin.is_socket()
+    (directory / STATE_FILE).write_text(server_states(spec, servers, saved_states(admin) if handover else {}))
     os.replace(candidate, config)
     argv = [*launcher, "haproxy", "-f", str(config)]
+    if handover:
+        # The old process's listening sockets, so no connection arriving during the reload is reset.
+        argv += ["-x", str(admin)]
     if running is not None:
-        # -x takes the old process's listening sockets over, so no connection arriving during the reload is reset;
-        # an HAProxy started before its configuration had the admin socket has none to hand over.
-        if (directory / SOCKET_FILE).is_socket():
-            argv += ["-x", str(directory / SOCKET_FILE)]
         argv += ["-sf", str(running)]
     # The daemon keeps whatever descriptors it is given: hand it a log file, not a pipe.
     with open(directory / LOG_FILE, "ab") as log:

@@ -220,6 +220,34 @@ def test_balancer_config_from_the_resource_passes_haproxy_check(tmp_path: Path) 
         balancer.spec_from_inputs("s", https)
 
 
+def test_a_balancer_keeps_up_servers_up_and_starts_any_other_down() -> None:
+    """A server UP at the same address stays UP; new, moved, or down before, it starts DOWN (op state 0)."""
+    inputs = {"name": "dt-s-lb", "dropletTag": "dt-s-web",
+              "forwardingRules": [{"entryPort": 80, "entryProtocol": "http", "targetPort": 8080, "targetProtocol": "http"}]}
+    spec = balancer.spec_from_inputs("s", inputs)
+    dump = (
+        "1\n"
+        "# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight ...\n"
+        "3 web_80 1 web-1 10.0.0.2 2 0 1 1 3 15 3 4 6 0 0 0 - 8080 - 0 0 - - 0\n"
+        "3 web_80 2 web-2 10.0.0.3 0 0 1 1 4 17 2 0 6 0 0 0 - 8080 - 0 0 - - 0\n"
+        "3 web_80 3 web-3 10.0.0.4 2 0 1 1 3 15 3 4 6 0 0 0 - 8080 - 0 0 - - 0\n"
+        "3 web_80 4 web-9 10.0.0.9 2 0 1 1 3 15 3 4 6 0 0 0 - 8080 - 0 0 - - 0\n"
+    )
+    saved = balancer.parse_server_states(dump)
+    assert saved[("web_80", "web-1")] == ("10.0.0.2", balancer.RUNNING)
+    servers = [balancer.Server("web-1", "10.0.0.2"), balancer.Server("web-2", "10.0.0.3"),
+               balancer.Server("web-3", "10.0.0.7"), balancer.Server("web-4", "10.0.0.5")]
+    assert balancer.server_states(spec, servers, saved).splitlines() == [
+        "1",
+        "0 web_80 0 web-1 10.0.0.2 2 0 1 1 0 1 0 0 6 0 0 0 - 8080 -",
+        "0 web_80 0 web-2 10.0.0.3 0 0 1 1 0 1 0 0 6 0 0 0 - 8080 -",
+        "0 web_80 0 web-3 10.0.0.7 0 0 1 1 0 1 0 0 6 0 0 0 - 8080 -",
+        "0 web_80 0 web-4 10.0.0.5 0 0 1 1 0 1 0 0 6 0 0 0 - 8080 -",
+    ]
+    with pytest.raises(balancer.BalancerError, match="format 1"):
+        balancer.parse_server_states("")
+
+
 def test_a_balancer_s_health_check_defaults_are_digitalocean_s() -> None:
     """Without a healthcheck block, the API's defaults; a field the block leaves out, the provider's, which differ."""
     inputs = {"name": "dt-s-lb", "dropletTag": "dt-s-web", "forwardingRules": []}
