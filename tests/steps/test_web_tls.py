@@ -63,7 +63,7 @@ def test_a_node_without_certbot_installs_it_then_asks_for_its_certificate(site: 
     result = _run(site, DOMAIN=DOMAIN)
     calls = _calls(site)
     assert calls[0] == "apt-get install -y -q certbot"
-    assert any(c.startswith(f"certbot certonly ") and f"--domain {DOMAIN}" in c for c in calls)
+    assert any(c.startswith("certbot certonly ") and f"--domain {DOMAIN}" in c for c in calls)
     assert "installed certbot" in result.stdout
     assert f"server_name {DOMAIN}" in site["tls"].read_text()
 
