@@ -20,6 +20,7 @@ from components import remote
 from components.node_group import NodeHandle
 from model import paths
 from model.config import AppSpec
+from model.roles import Role
 from render.release import Release
 
 
@@ -61,7 +62,11 @@ class Releases(pulumi.ComponentResource):
                 remote_path=uploaded,
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[h.ready], aliases=moved("upload")),
             )
-            install_line = remote.step_line("app-release.sh", {**release_env, "REQUIREMENTS": app.requirements})
+            install_env = {**release_env, "REQUIREMENTS": app.requirements}
+            if Role.APP not in h.node.roles:
+                # It only collects the static files: compiling every module of every package would be for nothing.
+                install_env["BYTECODE"] = "no"
+            install_line = remote.step_line("app-release.sh", install_env)
             self.installed[node] = remote.step(
                 f"{node}-release", h.connection,
                 remote.line_step("release-install", uploaded=uploaded, release=release.name, then=install_line),

@@ -284,3 +284,15 @@ def test_an_app_tier_back_under_the_database_leaves_pgbouncer_before_it_stops():
     assert moved <= _ancestors(result, names["db-pool"]), "PgBouncer stops after the app tier left it"
     assert "db-pool" not in _ancestors(result, names["migrate"]), "migrate no longer waits for PgBouncer's stop"
     assert "db-setup" in _ancestors(result, names["db-pool"])
+
+
+@pytest.mark.parametrize("stack", ["onebox", "dbsplit", "split", "pool", "custom"])
+def test_only_nodes_that_run_the_app_compile_the_release(stack):
+    """A node that only collects the static files imports a fraction of the packages once per release."""
+    result = run(stack_config(stack), stack=stack)
+    roles = {d.name: set(d.inputs["tags"]) for d in result.of_type(DROPLET)}
+    releases = {s.name[: -len("-release")]: reveal(s.inputs["create"]) for s in result.of_type(COMMAND) if s.name.endswith("-release")}
+    assert releases
+    for node, line in releases.items():
+        runs_app = any(tag.endswith("-app") for tag in roles[node])
+        assert ("BYTECODE=no" in line) != runs_app, (node, roles[node])

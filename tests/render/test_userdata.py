@@ -354,8 +354,24 @@ def test_app_unit_binds_where_the_layout_says(render_layout: str, render_topolog
         assert "    ${DJANGO_WSGI}" in unit
         doc = user_data(node, topology)
         assert any(u["name"] == paths.APP_USER and u["system"] for u in doc["users"])
-        assert {"python3", "python3-venv", "python3-dev"} <= set(doc["packages"])
+        assert {"python3", "python3-venv"} <= set(doc["packages"])
         assert any(paths.RELEASES_DIR in cmd for cmd in doc["runcmd"] if isinstance(cmd, list))
+
+
+NEVER_RUN_AT_BOOT = {
+    "python3-dev": "C headers, with no compiler on the node to use them (and ~50 recommended packages)",
+    "build-essential": "a compiler no step runs",
+    "certbot": "only a web node that serves HTTPS itself runs it, and web-tls.sh installs it there",
+}
+
+
+def test_no_node_installs_at_boot_what_it_never_runs(render_layout: str, render_topology: Build) -> None:
+    """Every package a node installs at boot is paid for by every droplet before its first step can start."""
+    topology = render_topology(render_layout)
+    for node in topology.nodes:
+        packages = set(user_data(node, topology).get("packages", []))
+        for package, why in NEVER_RUN_AT_BOOT.items():
+            assert package not in packages, f"{node.name} installs {package} at boot: {why}"
 
 
 def _made_dirs(runcmd: list[object]) -> dict[str, tuple[str, str]]:
@@ -383,7 +399,7 @@ def test_web_node_without_app_builds_releases_with_no_app_user(render_layout: st
         assert made[paths.RELEASES_DIR] == ("root", "0755")
         assert made[paths.UPLOAD_DIR] == (paths.ADMIN_USER, "0700")
         assert made[paths.BUILD_DIR] == (paths.BUILD_USER, "0700")
-        assert {"python3", "python3-venv", "python3-dev"} <= set(doc["packages"])
+        assert {"python3", "python3-venv"} <= set(doc["packages"])
         assert [u["name"] for u in doc["users"]] == [paths.ADMIN_USER, paths.BUILD_USER]
         assert not any(paths.APP_UNIT in e["path"] or e["path"] == paths.APP_ENV_FILE for e in doc["write_files"])
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -92,3 +93,14 @@ def test_a_name_is_pinned_to_the_entry(tmp_path: Path, waking: Entry) -> None:
     port = waking.server_address[1]
     result = _run(tmp_path, waking, URL=f"http://www.example.test:{port}/", RESOLVE=f"www.example.test:{port}:127.0.0.1")
     assert result.returncode == 0, result.stderr
+
+
+def test_returns_soon_after_the_entry_serves(tmp_path: Path) -> None:
+    """`up` ends with this wait: one second between answers made it 6 s here, after the entry had served for 2."""
+    for entry in _serve(Entry(failing=4)):
+        started = time.monotonic()
+        result = _run(tmp_path, entry)
+        took = time.monotonic() - started
+        assert result.returncode == 0, result.stderr
+        assert len(entry.requests) == 4 + 3
+        assert took < 4.5, f"{took:.1f}s"
