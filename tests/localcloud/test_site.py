@@ -165,6 +165,22 @@ def _check_cloud_init(result: UpResult) -> None:
         assert "status: done" in status.stdout.decode(), name
     _check_units_run(result)
     _check_limits(result)
+    _check_boot_units(result)
+
+
+def _check_boot_units(result: UpResult) -> None:
+    """Our one-shot units did their work at boot, the first time: none failed and was rescued by a restart or a later step."""
+    for name, machine in _machines(result).items():
+        listed = run_in(machine, ["systemctl", "list-units", "--all", "--plain", "--no-legend", "django-tiers-*.service"])
+        for unit in [line.split()[0] for line in listed.stdout.decode().splitlines() if line.strip()]:
+            shown = run_in(machine, ["systemctl", "show", "-p", "Type,NRestarts,Result", unit]).stdout.decode()
+            props = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
+            if props.get("Type") != "oneshot":
+                continue
+            journal = run_in(machine, ["journalctl", "-b", "-u", unit, "-n", "20", "--no-pager"], check=False)
+            assert props.get("NRestarts") == "0" and props.get("Result") == "success", (
+                f"{name}: {unit} {props}: it failed at boot\n{journal.stdout.decode(errors='replace')}"
+            )
 
 
 def _check_limits(result: UpResult) -> None:
