@@ -57,8 +57,11 @@ def test_cycles_passes_its_arguments_to_the_loop_and_fails_when_a_cycle_did(
 def test_make_cycles_runs_the_subcommand(variables: list[str], command: str) -> None:
     make = require_tool("make")
     # -n prints what make would run; -o: neither the packages nor the virtualenv are made for it.
-    shown = subprocess.run([make, "-n", "-o", "system-deps", "-o", "venv/.installed", "cycles", *variables],
-                           cwd=ROOT, capture_output=True, text=True, timeout=60)
+    # Under `make test` this make is a sub-make: without --no-print-directory it would also print
+    # "Entering directory", and the caller's MAKEFLAGS would be its own.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    shown = subprocess.run([make, "--no-print-directory", "-n", "-o", "system-deps", "-o", "venv/.installed", "cycles",
+                            *variables], cwd=ROOT, capture_output=True, text=True, timeout=60, env=env)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.split() == command.split()
 
