@@ -262,13 +262,20 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None
 
 
+def _migrated_media_env(django_python: str, postgres: PostgresCluster, database: str, s3_server: str,
+                        collected: Path) -> dict[str, str]:
+    """The demo's environment with uploads on the S3 server, over a new database of its own, migrated."""
+    postgres.psql(f"DROP DATABASE IF EXISTS {database}; CREATE DATABASE {database};")
+    env = _media_env(_demo_env(postgres.url(database=database), "", collected), s3_server)
+    subprocess.run([django_python, "manage.py", "migrate", "--noinput"], cwd=DEMO, env=env, check=True, capture_output=True)
+    return env
+
+
 def test_uploads_go_to_s3_and_every_app_node_serves_them(
     django_python: str, postgres: PostgresCluster, gunicorn_factory, s3_server: str, collected: Path,
 ) -> None:
     """Two gunicorns, as two app nodes with no shared disk: a file uploaded to one is served by the other."""
-    postgres.psql("DROP DATABASE IF EXISTS demo_media; CREATE DATABASE demo_media;")
-    env = _media_env(_demo_env(postgres.url(database="demo_media"), "", collected), s3_server)
-    subprocess.run([django_python, "manage.py", "migrate", "--noinput"], cwd=DEMO, env=env, check=True, capture_output=True)
+    env = _migrated_media_env(django_python, postgres, "demo_media", s3_server, collected)
     first, second = gunicorn_factory(env), gunicorn_factory(env)
     data = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(2048)
     assert _upload(first, "photo.png", data) == 302
@@ -286,9 +293,7 @@ def test_uploads_go_to_s3_and_every_app_node_serves_them(
 def test_an_uploaded_page_is_a_download_that_cannot_run_as_the_site(
     django_python: str, postgres: PostgresCluster, gunicorn_factory, s3_server: str, collected: Path,
 ) -> None:
-    postgres.psql("DROP DATABASE IF EXISTS demo_media2; CREATE DATABASE demo_media2;")
-    env = _media_env(_demo_env(postgres.url(database="demo_media2"), "", collected), s3_server)
-    subprocess.run([django_python, "manage.py", "migrate", "--noinput"], cwd=DEMO, env=env, check=True, capture_output=True)
+    env = _migrated_media_env(django_python, postgres, "demo_media2", s3_server, collected)
     base = gunicorn_factory(env)
     assert _upload(base, "page.html", b"<script>alert(1)</script>") == 302
     status, headers, _ = _get(f"{base}/media/uploads/page.html", SITE_HOST)
