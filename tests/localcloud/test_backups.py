@@ -19,7 +19,7 @@ from localcloud.stack import down, ensure_secrets
 from localcloud.volume import volume_dir
 from model import naming, paths
 from model.project import stack_config
-from tests.localcloud.test_site import TOOLS, _machines, _psql, _up, _wait_healthy
+from tests.localcloud.test_site import TOOLS, _machines, _own_stack, _psql, _up, _wait_healthy
 from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
@@ -74,10 +74,8 @@ def _restore(machine: MachineState, stack: str, *args: str) -> str:
 
 @pytest.fixture(scope="module")
 def pitr_stack() -> Iterator[str]:
-    down(PITR_STACK, purge=True, say=lambda line: None)  # a run stopped midway may have left it
-    spaces.delete_bucket(naming.bucket_name(PITR_STACK))  # and an earlier run's backups, of another cluster
-    yield PITR_STACK
-    down(PITR_STACK, purge=True, say=lambda line: None)
+    with _own_stack(PITR_STACK, empty_bucket=True) as own:
+        yield own
 
 
 @pytest.fixture(scope="module")
@@ -123,10 +121,8 @@ def test_point_in_time_restore_after_the_volume_is_gone(pitr_stack: str, noted: 
 
 @pytest.fixture(scope="module")
 def split_stack() -> Iterator[str]:
-    down(SPLIT_STACK, purge=True, say=lambda line: None)
-    spaces.delete_bucket(naming.bucket_name(SPLIT_STACK))
-    yield SPLIT_STACK
-    down(SPLIT_STACK, purge=True, say=lambda line: None)
+    with _own_stack(SPLIT_STACK, empty_bucket=True) as own:
+        yield own
 
 
 def test_a_split_stack_restores_from_the_onebox_bucket(

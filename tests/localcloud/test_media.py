@@ -14,11 +14,11 @@ from localcloud import spaces
 from localcloud.host import run
 from localcloud.machine import MachineState, run_in
 from localcloud.network import INTERNET_NETNS
-from localcloud.stack import UpResult, apply_sets, down
+from localcloud.stack import UpResult, apply_sets
 from localcloud.state import Action
 from model import naming, paths
 from model.project import stack_config
-from tests.localcloud.test_site import TOOLS, _actions, _machines, _up, _wait_healthy
+from tests.localcloud.test_site import TOOLS, _actions, _machines, _own_stack, _up, _wait_healthy
 from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
@@ -36,11 +36,8 @@ def _requirements() -> None:
 
 @pytest.fixture(scope="module")
 def pool() -> Iterator[UpResult]:
-    down(MEDIA_STACK, purge=True, say=lambda line: None)  # a run stopped midway may have left it
-    spaces.delete_bucket(naming.bucket_name(MEDIA_STACK))  # and an earlier run's uploads
-    result = _up(MEDIA_STACK, apply_sets(stack_config("pool"), SETS))
-    yield result
-    down(MEDIA_STACK, purge=True, say=lambda line: None)
+    with _own_stack(MEDIA_STACK, empty_bucket=True):
+        yield _up(MEDIA_STACK, apply_sets(stack_config("pool"), SETS))
 
 
 def _curl(*args: str) -> str:

@@ -22,7 +22,7 @@ import pytest
 
 from localcloud.machine import MachineState, read_boot_id, run_in
 from localcloud.probe import fetch, finish_load, ports_from_machine, start_load
-from localcloud.stack import apply_sets, down
+from localcloud.stack import apply_sets
 from localcloud.state import Action
 from model import paths
 from model.config import parse_config
@@ -37,6 +37,7 @@ from tests.localcloud.test_site import (
     _actions,
     _check_limits,
     _machines,
+    _own_stack,
     _psql,
     _up,
     _visits,
@@ -72,9 +73,8 @@ def _requirements() -> None:
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[str]:
-    down(STACK, purge=True, say=lambda line: None)  # a run stopped midway may have left it
-    yield STACK
-    down(STACK, purge=True, say=lambda line: None)
+    with _own_stack(STACK) as own:
+        yield own
 
 
 def _clock() -> Callable[[str], None]:

@@ -15,12 +15,13 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from ipaddress import IPv4Interface
 
 import pytest
 
-from localcloud import limits, ssh
+from localcloud import limits, spaces, ssh
 from localcloud.machine import (
     MachineState,
     descendants,
@@ -53,7 +54,7 @@ from localcloud.stack import (
 )
 from localcloud.state import Action, StackState
 from localcloud.volume import volume_dir
-from model import paths
+from model import naming, paths
 from model.project import ROOT, stack_config
 from model.roles import APP_PORT
 from model.sizes import SIZES
@@ -105,6 +106,21 @@ def timed(record_property: Callable[[str, object], None]) -> Iterator[Callable[[
 
 FIRST_PAGES: dict[str, Page] = {}
 """Per stack, the answer to the first request made the moment its last `up` returned."""
+
+
+@contextmanager
+def _own_stack(stack: str, empty_bucket: bool = False) -> Iterator[str]:
+    """A module's own stack, purged before (a run stopped midway may have left it) and after.
+
+    With `empty_bucket`, its bucket is emptied first too: an earlier run's backups or uploads, of another cluster.
+    """
+    down(stack, purge=True, say=lambda line: None)
+    if empty_bucket:
+        spaces.delete_bucket(naming.bucket_name(stack))
+    try:
+        yield stack
+    finally:
+        down(stack, purge=True, say=lambda line: None)
 
 
 def _up(stack: str, config: dict[str, object], deploy_key: str | None = None) -> UpResult:
