@@ -8,6 +8,14 @@ factor (LOCALCLOUD_SCALE, default 1) shrinks every droplet alike, so a stack
 fits a small host: 0.5 gives an s-1vcpu-2gb droplet half a CPU and 1 GiB.
 A limit without memory is a CPU quota alone, in the cpu controller only:
 the bench caps its load generators so.
+
+A machine also gets a cgroup of its own in the hierarchies where its systemd
+keeps its units (v1's name=systemd and the unified one), limits or not.
+nspawn makes the machine's tree inside the cgroup it starts in; started where
+another machine started, both machines' systemd would share one tree, and one
+machine's `ssh.service` or `systemd-user-sessions.service` would be the
+other's too: a unit's cgroup removed under a starting one (219/CGROUP), a
+stop waiting on a cgroup the other machine keeps populated.
 """
 
 from __future__ import annotations
@@ -22,6 +30,8 @@ from model.sizes import SIZES
 
 SCALE_ENV = "LOCALCLOUD_SCALE"
 CONTROLLERS = ("cpu", "memory")
+SYSTEMD = "name=systemd"
+"""The v1 hierarchy systemd names for itself, with no controller: where a v1 or hybrid host's systemd tracks units."""
 PARENT = "localcloud"
 PERIOD_US = 100_000
 MIB = 1024 * 1024
@@ -81,7 +91,7 @@ class Hierarchy:
             number, controllers, path = line.split(":", 2)
             if (self.unified and number == "0") or (not self.unified and self.controller in controllers.split(",")):
                 return self.mount / path.lstrip("/")
-        raise LimitError(f"process {pid} is in no {self.controller} cgroup")
+        raise LimitError(f"process {pid} is in no {self.controller or 'unified'} cgroup")
 
 
 def hierarchies(controllers: Sequence[str] = CONTROLLERS) -> dict[str, Hierarchy]:
@@ -123,15 +133,25 @@ def _enable(hierarchy: Hierarchy, top: Path, target: Path) -> None:
         directory = directory / part
 
 
-def create(name: str, limits: Limits) -> tuple[Path, ...]:
-    """Make `name`'s cgroups with `limits`, one per controller they need; the files a process writes its pid to, to join."""
-    joins = []
-    for controller, hierarchy in hierarchies(limits.controllers).items():
-        top = hierarchy.own()
-        directory = top / PARENT / name
-        directory.mkdir(parents=True, exist_ok=True)
-        if hierarchy.unified:
-            _enable(hierarchy, top, directory)
+def tracking() -> tuple[Hierarchy, ...]:
+    """The hierarchies a booted machine's systemd makes its units' cgroups in: v1's name=systemd, the unified one."""
+    found = []
+    for line in _MOUNTS.read_text().splitlines():
+        _, target, kind, options = line.split()[:4]
+        if (kind == "cgroup" and SYSTEMD in options.split(",")) or kind == "cgroup2":
+            found.append(Hierarchy(SYSTEMD if kind == "cgroup" else "", Path(target), kind == "cgroup2"))
+    return tuple(found)
+
+
+def create(name: str, limits: Limits | None, *, systemd: bool = False) -> tuple[Path, ...]:
+    """Make `name`'s cgroups: one per controller `limits` need, with them, and with `systemd` one per tracking hierarchy.
+
+    Returns the files a process writes its pid to, to join; a cgroup that
+    serves both (the unified one on a v2 host) is joined once.
+    """
+    joins: dict[Path, None] = {}
+    for controller, hierarchy in (hierarchies(limits.controllers) if limits is not None else {}).items():
+        directory = _make(hierarchy, name)
         if controller == "cpu":
             quota = str(round(limits.cpus * PERIOD_US))
             if hierarchy.unified:
@@ -141,8 +161,19 @@ def create(name: str, limits: Limits) -> tuple[Path, ...]:
                 _write(directory / "cpu.cfs_quota_us", quota)
         else:
             _write(directory / ("memory.max" if hierarchy.unified else "memory.limit_in_bytes"), str(limits.memory_mb * MIB))
-        joins.append(directory / "cgroup.procs")
+        joins[directory / "cgroup.procs"] = None
+    for hierarchy in tracking() if systemd else ():
+        joins[_make(hierarchy, name) / "cgroup.procs"] = None
     return tuple(joins)
+
+
+def _make(hierarchy: Hierarchy, name: str) -> Path:
+    top = hierarchy.own()
+    directory = top / PARENT / name
+    directory.mkdir(parents=True, exist_ok=True)
+    if hierarchy.unified and hierarchy.controller:
+        _enable(hierarchy, top, directory)
+    return directory
 
 
 def join_argv(joins: tuple[Path, ...], argv: list[str]) -> list[str]:

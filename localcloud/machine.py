@@ -105,7 +105,7 @@ class MachineState:
     root: str
     started_at: float
     cgroups: tuple[str, ...] = ()
-    """The cgroup.procs files of the machine's own cgroups, one per controller; removed with it."""
+    """The cgroup.procs files of the machine's own cgroups (its limits', its systemd's trees); removed with it."""
 
     @property
     def root_path(self) -> Path:
@@ -177,7 +177,7 @@ def start(spec: MachineSpec) -> MachineState:
         "--resolv-conf=off", "--timezone=off", "--link-journal=no",
         *(b.nspawn_arg() for b in spec.all_binds()),
     ]
-    joins = limits.create(spec.name, spec.limits) if spec.limits is not None else ()
+    joins = limits.create(spec.name, spec.limits, systemd=True)
     if joins:
         argv = limits.join_argv(joins, argv)
     with open(statedir / "console.log", "wb") as log:

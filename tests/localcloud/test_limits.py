@@ -128,8 +128,39 @@ def test_a_droplets_v2_cgroup_holds_its_quota_and_its_memory(tmp_path: Path, mon
     unified = _v2_host(tmp_path, monkeypatch, "cpu memory pids")
     joins = limits.create("box-1", limits.Limits(2, 4096))
     directory = unified / "localcloud" / "box-1"
-    assert joins == (directory / "cgroup.procs",) * 2, "one cgroup in the unified hierarchy joined once per controller"
+    assert joins == (directory / "cgroup.procs",), "one cgroup in the unified hierarchy, joined once"
     assert {p.name: p.read_text() for p in directory.iterdir()} == {"cpu.max": "200000 100000", "memory.max": str(4096 << 20)}
+
+
+def test_a_booted_machine_has_a_cgroup_of_its_own_where_its_systemd_tracks_units(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hybrid host: cpu and memory in v1, systemd's units in name=systemd and in the unified hierarchy."""
+    cpu, memory, named = tmp_path / "cpu", tmp_path / "memory", tmp_path / "systemd"
+    for mount in (cpu, memory, named):
+        mount.mkdir()
+    unified = _mounts(tmp_path, monkeypatch, [
+        f"cgroup {cpu} cgroup rw,cpu 0 0",
+        f"cgroup {memory} cgroup rw,memory 0 0",
+        f"cgroup {named} cgroup rw,xattr,name=systemd 0 0",
+        f"cgroup2 {tmp_path / 'unified'} cgroup2 rw 0 0",
+    ])
+    monkeypatch.setattr(limits.Hierarchy, "own", lambda self, pid="self": self.mount)
+    own = ("localcloud", "box-1", "cgroup.procs")
+    assert limits.create("box-1", limits.Limits(1, 1024), systemd=True) == tuple(
+        m.joinpath(*own) for m in (cpu, memory, named, unified)
+    )
+    assert limits.create("db-1", None, systemd=True) == (named.joinpath("localcloud", "db-1", "cgroup.procs"),
+                                                          unified.joinpath("localcloud", "db-1", "cgroup.procs"))
+    assert limits.create("bench-wrk", limits.Limits(0.5)) == (cpu.joinpath("localcloud", "bench-wrk", "cgroup.procs"),)
+    assert not (unified / "localcloud" / "box-1" / "cgroup.subtree_control").exists(), "no controller turned on"
+
+
+def test_on_a_v2_host_the_limits_cgroup_is_the_one_systemd_tracks_units_in(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    unified = _v2_host(tmp_path, monkeypatch, "cpu memory pids")
+    assert limits.create("box-1", limits.Limits(1, 1024), systemd=True) == (unified / "localcloud" / "box-1" / "cgroup.procs",)
 
 
 def test_a_cpu_only_limit_makes_a_quota_and_no_memory_cgroup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

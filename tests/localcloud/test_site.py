@@ -185,8 +185,16 @@ def _check_cloud_init(result: UpResult) -> None:
 
 
 def _check_boot_units(result: UpResult) -> None:
-    """Our one-shot units did their work at boot, the first time: none failed and was rescued by a restart or a later step."""
+    """No unit failed at boot, and ours did their work the first time: none was rescued by a restart or a later step."""
     for name, machine in _machines(result).items():
+        state = run_in(machine, ["systemctl", "is-system-running", "--wait"], check=False, timeout=150).stdout.decode().strip()
+        if state != "running":
+            failed = run_in(machine, ["systemctl", "--failed", "--plain", "--no-legend"], check=False).stdout.decode()
+            journals = [
+                run_in(machine, ["journalctl", "-b", "-u", line.split()[0], "-n", "20", "--no-pager"], check=False)
+                for line in failed.splitlines() if line.strip()
+            ]
+            pytest.fail(f"{name}: the system is {state}:\n{failed}\n" + "\n".join(j.stdout.decode(errors="replace") for j in journals))
         listed = run_in(machine, ["systemctl", "list-units", "--all", "--plain", "--no-legend", "django-tiers-*.service"])
         for unit in [line.split()[0] for line in listed.stdout.decode().splitlines() if line.strip()]:
             shown = run_in(machine, ["systemctl", "show", "-p", "Type,NRestarts,Result", unit]).stdout.decode()
@@ -200,7 +208,11 @@ def _check_boot_units(result: UpResult) -> None:
 
 
 def _check_limits(result: UpResult) -> None:
-    """Every droplet runs, all its processes, under its size: the size's vCPUs as a CPU quota, its memory as a hard limit."""
+    """Every droplet runs, all its processes, under its size: the size's vCPUs as a CPU quota, its memory as a hard limit.
+
+    And in cgroups of its own where its systemd keeps its units, so no two
+    machines share a unit's cgroup.
+    """
     factor = float(os.environ.get(limits.SCALE_ENV, "1"))
     sizes = {r.name: r.local["size"] for r in StackState(stack_dir(result.stack) / "state.json").of_type(DROPLET)}
     assert sorted(sizes) == sorted(row.name for row in result.nodes)
@@ -210,12 +222,15 @@ def _check_limits(result: UpResult) -> None:
         processes = descendants(machine.leader)
         assert len(processes) > 5, f"{name}: its services run"
         held = {}
+        tracked = set()
         for pid in processes:
             try:
                 held[pid] = limits.read_back(pid)
+                tracked |= {(h.own() / limits.PARENT / machine.name, h.own(pid)) for h in limits.tracking()}
             except (FileNotFoundError, ProcessLookupError):
                 continue
         assert set(held.values()) == {expected}, f"{name} ({size.slug}): {set(held.values())}"
+        assert tracked and all(cgroup.is_relative_to(own) for own, cgroup in tracked), f"{name}: {sorted(tracked)}"
     shown = {row.name: row.limits for row in result.nodes}
     assert all(shown.values()) and shown == {
         n: limits.Limits(round(SIZES[s].vcpus * factor, 2), int(SIZES[s].memory_mb * factor)).describe() for n, s in sizes.items()
