@@ -40,6 +40,10 @@ RESULT_FILE = "var/lib/cloud/data/result.json"
 PROPAGATE_DIR = Path("/run/systemd/nspawn/propagate")
 GUEST_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 POLL_SECONDS = 0.2
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+DROPLET_INOTIFY_INSTANCES = 128
+"""What a droplet's own kernel lets its root open (Linux's default). Every machine here runs as the host's root,
+so they all draw on one per-user count: a pool's `up` holds 90 at its peak."""
 # nspawn processes this process started: polled so they are reaped, not left as zombies.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
 
@@ -149,10 +153,18 @@ def running_machines() -> list[MachineState]:
     return [s for s in states if s is not None and is_running(s)]
 
 
+def leave_inotify_room(machines: int) -> None:
+    """Raise the host's per-user inotify instances to a droplet's worth per machine, and one more for the host; never lower them."""
+    wanted = DROPLET_INOTIFY_INSTANCES * (machines + 1)
+    if int(INOTIFY_INSTANCES.read_text()) < wanted:
+        INOTIFY_INSTANCES.write_text(f"{wanted}\n")
+
+
 def start(spec: MachineSpec) -> MachineState:
     """Boot a fresh machine for `spec` in the background; returns once its PID 1 exists."""
     require_root()
     teardown(spec.name)
+    leave_inotify_room(len(running_machines()) + 1)
     create_network(spec.network)
     attach(spec.network, spec.name, spec.address)
     disks = machine_disk_dir(spec.name)

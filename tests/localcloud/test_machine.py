@@ -28,10 +28,13 @@ from localcloud.image import (
     ensure_wheelhouse,
 )
 from localcloud.machine import (
+    DROPLET_INOTIFY_INSTANCES,
+    INOTIFY_INSTANCES,
     PROPAGATE_DIR,
     SEED_DIR,
     MachineSpec,
     MachineState,
+    descendants,
     ensure_running,
     is_running,
     machine_disk_dir,
@@ -255,6 +258,21 @@ def test_second_ensure_running_does_not_reboot(
     assert machines[0].boot_id != machines[1].boot_id != host_boot_id
 
 
+def test_machines_keep_their_units_apart(machines: tuple[MachineState, MachineState]) -> None:
+    """As droplets do: each machine's systemd has a cgroup tree of its own, and a droplet's room of inotify instances."""
+    for state in machines:
+        processes = {state.leader, *descendants(state.leader)}
+        assert len(processes) > 3, f"{state.name}: its services run"
+        for pid in processes:
+            lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+            tracked = [path for number, controllers, path in (line.split(":", 2) for line in lines)
+                       if controllers == "name=systemd" or number == "0"]
+            assert tracked and all(f"/localcloud/{state.name}/payload/" in path for path in tracked), (state.name, lines)
+        running = run_in(state, ["systemctl", "is-system-running", "--wait"], check=False, timeout=120)
+        assert running.stdout.decode().strip() == "running", _out(state, ["systemctl", "--failed"])
+    assert int(INOTIFY_INSTANCES.read_text()) >= DROPLET_INOTIFY_INSTANCES * (len(machines) + 1)
+
+
 def test_teardown_leaves_nothing_behind(machines: tuple[MachineState, MachineState]) -> None:
     pids = [pid for state in machines for pid in (state.pid, state.leader)]
     _teardown_all()
@@ -264,6 +282,7 @@ def test_teardown_leaves_nothing_behind(machines: tuple[MachineState, MachineSta
         assert not machine_disk_dir(state.name).exists()
         assert not (state_dir() / "machines" / state.name).exists()
         assert not (PROPAGATE_DIR / state.name).exists()
+        assert state.cgroups and not any(Path(procs).parent.exists() for procs in state.cgroups)
     assert mounts_under(machine_disk_dir("lct-a").parent) == []
     assert local_cloud_links() == []
     assert all(not Path(f"/proc/{pid}").exists() for pid in pids)
