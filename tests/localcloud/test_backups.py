@@ -20,6 +20,7 @@ from localcloud.volume import volume_dir
 from model import naming, paths
 from model.project import stack_config
 from tests.localcloud.test_site import TOOLS, _machines, _own_stack, _psql, _up, _wait_healthy
+from tests.support.journal import journal
 from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
@@ -64,10 +65,9 @@ def _restore(machine: MachineState, stack: str, *args: str) -> str:
                   check=False, timeout=RESTORE_SECONDS)
     out = done.stdout.decode(errors="replace")
     if done.returncode != 0:
-        journal = run_in(machine, ["journalctl", "-n", "60", "--no-pager", "-u", "postgresql@*"], check=False)
         log = run_in(machine, ["sh", "-c", "tail -n 40 /var/log/pgbackrest/*.log"], check=False)
         pytest.fail(f"{paths.RESTORE_SCRIPT} {' '.join(args)} exited {done.returncode}\n{out}"
-                    f"{done.stderr.decode(errors='replace')}\n--- postgresql\n{journal.stdout.decode(errors='replace')}"
+                    f"{done.stderr.decode(errors='replace')}\n--- postgresql\n{journal(machine, '-n', '60', '-u', 'postgresql@*')}"
                     f"\n--- pgbackrest\n{log.stdout.decode(errors='replace')}")
     return out
 
@@ -88,7 +88,7 @@ def noted(pitr_stack: str) -> dict[str, object]:
     _sql(box, f"CREATE TABLE {TABLE} (n integer PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())")
     _write(box, 1, 2, 3)
     started = run_in(box, ["systemctl", "start", paths.BACKUP_UNIT], check=False, timeout=RESTORE_SECONDS)
-    assert started.returncode == 0, run_in(box, ["journalctl", "-u", paths.BACKUP_UNIT, "-n", "40", "--no-pager"]).stdout.decode()
+    assert started.returncode == 0, journal(box, "-u", paths.BACKUP_UNIT, "-n", "40")
     assert _pgbackrest(box, "info").count("full backup") >= 2, "the timer's service took a second full backup"
     _write(box, 4, 5, 6)
     time.sleep(1.5)

@@ -62,6 +62,7 @@ from model.sizes import SIZES
 from render.userdata import STATIC_ACCESS_LOG
 from sim.keys import new_deploy_key
 from sim.resources import DROPLET
+from tests.support.journal import journal
 from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
@@ -76,7 +77,6 @@ SHARED_KEY, SHARED_PUBLIC = new_deploy_key()
 POOL_SETS = ("tiers.web.count=2", "tiers.app.count=2")
 STATIC_FILE = "static/counter/site.css"
 PROBE_ROW = ("move-probe", 4242)
-APP_JOURNAL = ["journalctl", "-u", paths.APP_UNIT, "--no-pager", "-o", "cat"]
 VISITS = re.compile(r'id="visits">(\d+)<')
 SERVED_BY = re.compile(r"Served by <code>([^<]+)</code>")
 FIREWALLED = "filtered"
@@ -191,20 +191,16 @@ def _check_boot_units(result: UpResult) -> None:
         state = run_in(machine, ["systemctl", "is-system-running", "--wait"], check=False, timeout=150).stdout.decode().strip()
         if state != "running":
             failed = run_in(machine, ["systemctl", "--failed", "--plain", "--no-legend"], check=False).stdout.decode()
-            journals = [
-                run_in(machine, ["journalctl", "-b", "-u", line.split()[0], "-n", "20", "--no-pager"], check=False)
-                for line in failed.splitlines() if line.strip()
-            ]
-            pytest.fail(f"{name}: the system is {state}:\n{failed}\n" + "\n".join(j.stdout.decode(errors="replace") for j in journals))
+            journals = [journal(machine, "-b", "-u", line.split()[0], "-n", "20") for line in failed.splitlines() if line.strip()]
+            pytest.fail(f"{name}: the system is {state}:\n{failed}\n" + "\n".join(journals))
         listed = run_in(machine, ["systemctl", "list-units", "--all", "--plain", "--no-legend", "django-tiers-*.service"])
         for unit in [line.split()[0] for line in listed.stdout.decode().splitlines() if line.strip()]:
             shown = run_in(machine, ["systemctl", "show", "-p", "Type,NRestarts,Result", unit]).stdout.decode()
             props = dict(line.split("=", 1) for line in shown.splitlines() if "=" in line)
             if props.get("Type") != "oneshot":
                 continue
-            journal = run_in(machine, ["journalctl", "-b", "-u", unit, "-n", "20", "--no-pager"], check=False)
             assert props.get("NRestarts") == "0" and props.get("Result") == "success", (
-                f"{name}: {unit} {props}: it failed at boot\n{journal.stdout.decode(errors='replace')}"
+                f"{name}: {unit} {props}: it failed at boot\n{journal(machine, '-b', '-u', unit, '-n', '20')}"
             )
 
 
@@ -275,7 +271,7 @@ def _check_site(result: UpResult) -> None:
     assert static.body == (ROOT / "demo/counter/static/counter/site.css").read_text()
     assert static.headers.get("server") == "nginx", "nginx must not tell its version"
     machines = _machines(result)
-    app_logs = [run_in(machines[row.name], APP_JOURNAL).stdout.decode() for row in result.nodes if "app" in row.roles]
+    app_logs = [journal(machines[row.name], "-u", paths.APP_UNIT, "-o", "cat") for row in result.nodes if "app" in row.roles]
     assert any('"GET / HTTP' in log for log in app_logs), "gunicorn's access log must show the pages it served"
     assert not any("site.css" in log for log in app_logs), "a static file reached gunicorn"
     deadline = time.monotonic() + 10  # the static log is written in batches, at least once a second
@@ -345,8 +341,8 @@ def test_a_booting_node_is_dialled_until_it_lets_the_step_in(move_stack: str, ti
         lifted.join()
     assert out.split() == [paths.ADMIN_USER, "lifted"]
     assert time.monotonic() - started >= NOLOGIN_SECONDS, "the step ran only once the node let it in"
-    journal = run_in(box, ["journalctl", "-u", "ssh.service", "--no-pager", "-o", "cat"]).stdout.decode()
-    assert f"Access denied for user {paths.ADMIN_USER} by PAM account configuration" in journal, "sshd refused meanwhile"
+    sshd = journal(box, "-u", "ssh.service", "-o", "cat")
+    assert f"Access denied for user {paths.ADMIN_USER} by PAM account configuration" in sshd, "sshd refused meanwhile"
     timed("nologin window waited out")
 
     run_in(box, ["sh", "-c", f"cat > {NOLOGIN}"], input_bytes=f"{NOLOGIN_TEXT}\n".encode())
