@@ -2,7 +2,9 @@
 
 A cycle takes one example stack file up on this host, asks its public entry
 for the site's page the moment `up` returns (it must be the site, with
-200), and takes it down with its data. The layouts take turns. Every cycle
+200), asks every node's systemd whether its boot ended with no unit failed
+(a failed unit the site does not need yet is still a failure), and takes it
+down with its data. The layouts take turns. Every cycle
 writes one JSON line to the log, so a run that stops halfway still says how
 far it got; the run ends with a summary and fails if any cycle did.
 """
@@ -17,8 +19,9 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from localcloud.machine import load_state, system_state
 from localcloud.probe import fetch
-from localcloud.stack import down, up
+from localcloud.stack import NodeRow, down, up
 from model.project import stack_config
 
 LAYOUTS = ("onebox", "dbsplit", "split", "pool", "custom")
@@ -57,6 +60,17 @@ def _quiet(line: str) -> None:
     """The cycle's own line says what matters; the resources' lines stay out of the log."""
 
 
+def _units_failed(nodes: Sequence[NodeRow]) -> list[str]:
+    """Each node whose boot did not end `running`: its name, what systemd says, the units that failed."""
+    found = []
+    for row in nodes:
+        machine = load_state(row.machine)
+        said, units = system_state(machine) if machine is not None else ("not running", ())
+        if said != "running":
+            found.append(f"{row.name}: {said}" + (f" ({', '.join(units)})" if units else ""))
+    return found
+
+
 def cycle(number: int, layout: str, lock: Path | None) -> dict[str, object]:
     """One up, one request through the entry, one down with purge; what happened, as a log entry."""
     stack = f"cycle-{layout}"
@@ -72,9 +86,12 @@ def cycle(number: int, layout: str, lock: Path | None) -> dict[str, object]:
             entry["first_status"] = page.status
             entry["site"] = SITE_MARK in page.body
             entry["nodes"] = len(result.nodes)
-            entry["ok"] = page.status == 200 and SITE_MARK in page.body
-            if not entry["ok"]:
+            entry["units_failed"] = _units_failed(result.nodes)
+            entry["ok"] = page.status == 200 and SITE_MARK in page.body and not entry["units_failed"]
+            if page.status != 200 or SITE_MARK not in page.body:
                 entry["error"] = f"first request after up: {page.status} {page.body[:200]}"
+            elif entry["units_failed"]:
+                entry["error"] = f"units failed at boot: {'; '.join(entry['units_failed'])}"
         except Exception as error:
             entry["ok"] = False
             entry["error"] = "".join(traceback.format_exception_only(error)).strip()[-2000:]

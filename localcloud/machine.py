@@ -275,6 +275,15 @@ def run_in(
     )
 
 
+def system_state(state: MachineState, timeout: float = 150) -> tuple[str, tuple[str, ...]]:
+    """What the machine's systemd says once its boot is done (`running`, `degraded`, ...), and the units that failed."""
+    said = run_in(state, ["systemctl", "is-system-running", "--wait"], check=False, timeout=timeout).stdout.decode().strip()
+    if said == "running":
+        return said, ()
+    failed = run_in(state, ["systemctl", "--failed", "--plain", "--no-legend"], check=False).stdout.decode()
+    return said, tuple(line.split()[0] for line in failed.splitlines() if line.strip())
+
+
 def read_boot_id(state: MachineState) -> str:
     return _read_boot_id(state.leader)
 

@@ -11,6 +11,8 @@ import pytest
 from localcloud import cycles
 from localcloud.__main__ import main
 from localcloud.host import ROOT_MESSAGE
+from localcloud.probe import Page
+from localcloud.stack import NodeRow, UpResult
 from model.project import ROOT
 from tests.support.services import require_tool
 
@@ -75,3 +77,27 @@ def test_the_host_cpu_share_is_the_busy_ticks_over_all(tmp_path: Path) -> None:
     stat.write_text("cpu  250 0 100 850 100 0 0 0 0 0\n")
     assert cycles.busy_share(before, cycles.host_cpu(stat)) == 0.67, "200 busy ticks of 300"
     assert cycles.busy_share(before, before) == 0.0
+
+
+@pytest.mark.parametrize(("states", "failed"), [
+    ({"box-1": ("running", ()), "db-1": ("running", ())}, []),
+    ({"box-1": ("running", ()), "db-1": ("degraded", ("systemd-user-sessions.service",))},
+     ["db-1: degraded (systemd-user-sessions.service)"]),
+    ({"box-1": ("starting", ()), "db-1": ("running", ())}, ["box-1: starting"]),
+])
+def test_a_cycle_fails_when_a_node_s_boot_left_a_unit_failed(
+    monkeypatch: pytest.MonkeyPatch, states: dict[str, tuple[str, tuple[str, ...]]], failed: list[str],
+) -> None:
+    """The site answers either way: only each node's systemd can tell that, say, ssh is refused for good."""
+    nodes = tuple(NodeRow(n.split("-")[0], n, (), "10.0.0.2", f"cycle-dbsplit-{n}", "running", "") for n in states)
+    downs: list[str] = []
+    monkeypatch.setattr(cycles, "up", lambda stack, config, say: UpResult(stack, "http://10.0.0.2/", {}, nodes, (), 1.0))
+    monkeypatch.setattr(cycles, "down", lambda stack, purge, say: downs.append(stack))
+    monkeypatch.setattr(cycles, "fetch", lambda url: Page(200, {}, f"<p {cycles.SITE_MARK}>1</p>"))
+    monkeypatch.setattr(cycles, "load_state", lambda machine: machine)
+    monkeypatch.setattr(cycles, "system_state", lambda machine: states[machine.removeprefix("cycle-dbsplit-")])
+    entry = cycles.cycle(1, "dbsplit", None)
+    assert entry["units_failed"] == failed
+    assert entry["ok"] is (not failed)
+    assert ("error" in entry) is bool(failed) and all(f in str(entry.get("error")) for f in failed)
+    assert downs == ["cycle-dbsplit"], "taken down either way"

@@ -32,6 +32,7 @@ from localcloud.machine import (
     run_in,
     running_machines,
     stop,
+    system_state,
     wait_cloud_init,
 )
 from localcloud.network import INTERNET_NETNS
@@ -192,11 +193,10 @@ def _check_units(result: UpResult) -> None:
     machines = _machines(result)
     for row in result.nodes:
         machine = machines[row.name]
-        state = run_in(machine, ["systemctl", "is-system-running", "--wait"], check=False, timeout=150).stdout.decode().strip()
+        state, failed = system_state(machine)
         if state != "running":
-            failed = run_in(machine, ["systemctl", "--failed", "--plain", "--no-legend"], check=False).stdout.decode()
-            journals = [journal(machine, "-b", "-u", line.split()[0], "-n", "20") for line in failed.splitlines() if line.strip()]
-            pytest.fail(f"{row.name}: the system is {state}:\n{failed}\n" + "\n".join(journals))
+            journals = [journal(machine, "-b", "-u", unit, "-n", "20") for unit in failed]
+            pytest.fail(f"{row.name}: the system is {state}, failed: {failed}\n" + "\n".join(journals))
         expected = [paths.NODE_ENV_UNIT]
         expected += [paths.APP_UNIT] if "app" in row.roles else []
         expected += [paths.PGDATA_UNIT] if "db" in row.roles else []
