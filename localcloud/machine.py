@@ -153,7 +153,7 @@ def running_machines() -> list[MachineState]:
     return [s for s in states if s is not None and is_running(s)]
 
 
-def leave_inotify_room(machines: int) -> None:
+def _leave_inotify_room(machines: int) -> None:
     """Raise the host's per-user inotify instances to a droplet's worth per machine, and one more for the host; never lower them."""
     wanted = DROPLET_INOTIFY_INSTANCES * (machines + 1)
     if int(INOTIFY_INSTANCES.read_text()) < wanted:
@@ -164,7 +164,7 @@ def start(spec: MachineSpec) -> MachineState:
     """Boot a fresh machine for `spec` in the background; returns once its PID 1 exists."""
     require_root()
     teardown(spec.name)
-    leave_inotify_room(len(running_machines()) + 1)
+    _leave_inotify_room(len(running_machines()) + 1)
     create_network(spec.network)
     attach(spec.network, spec.name, spec.address)
     disks = machine_disk_dir(spec.name)
