@@ -84,14 +84,14 @@ def cycle(number: int, layout: str, lock: Path | None) -> dict[str, object]:
             entry["up_host_cpu_busy"] = busy_share(cpu, host_cpu())
             page = fetch(result.url)
             entry["first_status"] = page.status
-            entry["site"] = SITE_MARK in page.body
+            site = entry["site"] = SITE_MARK in page.body
             entry["nodes"] = len(result.nodes)
-            entry["units_failed"] = _units_failed(result.nodes)
-            entry["ok"] = page.status == 200 and SITE_MARK in page.body and not entry["units_failed"]
-            if page.status != 200 or SITE_MARK not in page.body:
+            failed = entry["units_failed"] = _units_failed(result.nodes)
+            entry["ok"] = site and page.status == 200 and not failed
+            if not site or page.status != 200:
                 entry["error"] = f"first request after up: {page.status} {page.body[:200]}"
-            elif entry["units_failed"]:
-                entry["error"] = f"units failed at boot: {'; '.join(entry['units_failed'])}"
+            elif failed:
+                entry["error"] = f"units failed at boot: {'; '.join(failed)}"
         except Exception as error:
             entry["ok"] = False
             entry["error"] = "".join(traceback.format_exception_only(error)).strip()[-2000:]

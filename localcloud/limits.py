@@ -94,8 +94,8 @@ class Hierarchy:
         raise LimitError(f"process {pid} is in no {self.controller or 'unified'} cgroup")
 
 
-def hierarchies(controllers: Sequence[str] = CONTROLLERS) -> dict[str, Hierarchy]:
-    """For each of `controllers`, its v1 hierarchy if the host mounts one, else the unified one if it offers it."""
+def _mounted() -> tuple[dict[str, Path], Path | None]:
+    """The host's cgroup mounts: each v1 hierarchy by its options (controllers, name=...), and the unified one if any."""
     v1: dict[str, Path] = {}
     unified: Path | None = None
     for line in _MOUNTS.read_text().splitlines():
@@ -105,6 +105,12 @@ def hierarchies(controllers: Sequence[str] = CONTROLLERS) -> dict[str, Hierarchy
                 v1.setdefault(option, Path(target))
         elif kind == "cgroup2":
             unified = Path(target)
+    return v1, unified
+
+
+def hierarchies(controllers: Sequence[str] = CONTROLLERS) -> dict[str, Hierarchy]:
+    """For each of `controllers`, its v1 hierarchy if the host mounts one, else the unified one if it offers it."""
+    v1, unified = _mounted()
     found = {}
     for controller in controllers:
         if controller in v1:
@@ -135,12 +141,9 @@ def _enable(hierarchy: Hierarchy, top: Path, target: Path) -> None:
 
 def tracking() -> tuple[Hierarchy, ...]:
     """The hierarchies a booted machine's systemd makes its units' cgroups in: v1's name=systemd, the unified one."""
-    found = []
-    for line in _MOUNTS.read_text().splitlines():
-        _, target, kind, options = line.split()[:4]
-        if (kind == "cgroup" and SYSTEMD in options.split(",")) or kind == "cgroup2":
-            found.append(Hierarchy(SYSTEMD if kind == "cgroup" else "", Path(target), kind == "cgroup2"))
-    return tuple(found)
+    v1, unified = _mounted()
+    named = (Hierarchy(SYSTEMD, v1[SYSTEMD], False),) if SYSTEMD in v1 else ()
+    return named + ((Hierarchy("", unified, True),) if unified is not None else ())
 
 
 def create(name: str, limits: Limits | None, *, systemd: bool = False) -> tuple[Path, ...]:

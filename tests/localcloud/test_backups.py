@@ -20,7 +20,7 @@ from localcloud.volume import volume_dir
 from model import naming, paths
 from model.project import stack_config
 from tests.localcloud.test_site import TOOLS, _machines, _own_stack, _psql, _up, _wait_healthy
-from tests.support.journal import journal
+from tests.support.machines import journal
 from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud

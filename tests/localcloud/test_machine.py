@@ -54,6 +54,7 @@ from localcloud.network import (
     teardown_network,
 )
 from model.project import ROOT
+from tests.support.machines import systemd_cgroups
 from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
@@ -265,10 +266,8 @@ def test_machines_keep_their_units_apart(machines: tuple[MachineState, MachineSt
         processes = {state.leader, *descendants(state.leader)}
         assert len(processes) > 3, f"{state.name}: its services run"
         for pid in processes:
-            lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-            tracked = [path for number, controllers, path in (line.split(":", 2) for line in lines)
-                       if controllers == "name=systemd" or number == "0"]
-            assert tracked and all(f"/localcloud/{state.name}/payload/" in path for path in tracked), (state.name, lines)
+            tracked = systemd_cgroups(pid)
+            assert tracked and all(f"/localcloud/{state.name}/payload/" in path for path in tracked), (state.name, tracked)
         assert system_state(state) == ("running", ()), state.name
     assert int(INOTIFY_INSTANCES.read_text()) >= DROPLET_INOTIFY_INSTANCES * (len(machines) + 1)
 

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from ipaddress import IPv4Interface
-from pathlib import Path
 
 import pytest
 
@@ -63,7 +62,7 @@ from model.sizes import SIZES
 from render.userdata import STATIC_ACCESS_LOG
 from sim.keys import new_deploy_key
 from sim.resources import DROPLET
-from tests.support.journal import journal
+from tests.support.machines import journal, systemd_cgroups
 from tests.support.services import require_local_cloud
 
 pytestmark = pytest.mark.localcloud
@@ -234,7 +233,7 @@ def _check_limits(result: UpResult) -> None:
         for pid in processes:
             try:
                 held[pid] = limits.read_back(pid)
-                tracked |= _systemd_cgroups(pid)
+                tracked |= systemd_cgroups(pid)
             except (FileNotFoundError, ProcessLookupError):
                 continue
         assert set(held.values()) == {expected}, f"{name} ({size.slug}): {set(held.values())}"
@@ -244,13 +243,6 @@ def _check_limits(result: UpResult) -> None:
     assert all(shown.values()) and shown == {
         n: limits.Limits(round(SIZES[s].vcpus * factor, 2), int(SIZES[s].memory_mb * factor)).describe() for n, s in sizes.items()
     }
-
-
-def _systemd_cgroups(pid: int) -> set[str]:
-    """The cgroups, as the host sees them, where systemd tracks process `pid`: name=systemd's, the unified one's."""
-    lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
-    return {path for number, controllers, path in (line.split(":", 2) for line in lines)
-            if controllers == "name=systemd" or number == "0"}
 
 
 def _check_site(result: UpResult) -> None:
